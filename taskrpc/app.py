@@ -1,0 +1,156 @@
+"""The App: settings, the task registry, and the client it calls through. No globals."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from .exceptions import ConfigurationError, NotRegistered
+from .serializers import Registry, default_registry
+from .settings import Settings
+from .task import Task
+
+if TYPE_CHECKING:
+    from .client.result import AsyncResult
+    from .client.sync import Client
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class App:
+    """A named set of tasks and the broker they are served on.
+
+    Parameters:
+        name: A label for logs and the default queue prefix.
+        broker_url: AMQP URL; falls back to ``TASKRPC_BROKER_URL``, then to
+            ``amqp://guest:guest@localhost:5672//``. ``memory://`` runs in one process.
+        settings: A complete :class:`~taskrpc.Settings`; other keyword arguments override it.
+        **options: Any :class:`~taskrpc.Settings` field, e.g. ``default_timeout=10``.
+
+    Example:
+        >>> app = App("maths", broker_url="memory://")
+        >>> @app.task
+        ... def add(x: int, y: int) -> int:
+        ...     return x + y
+        >>> add(1, 2)  # a plain local call
+        3
+    """
+
+    def __init__(
+        self,
+        name: str = "taskrpc",
+        *,
+        broker_url: str | None = None,
+        settings: Settings | None = None,
+        **options: Any,
+    ) -> None:
+        self.name = name
+        overrides = {"broker_url": broker_url, **options}
+        if settings is None:
+            settings = Settings.from_env(**overrides)
+        else:
+            settings = dataclasses.replace(
+                settings, **{k: v for k, v in overrides.items() if v is not None}
+            )
+        self.settings = settings
+        self.serializers: Registry = default_registry()
+        self.tasks: dict[str, Task[Any, Any]] = {}
+        self._client: Client | None = None
+        self._client_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<App {self.name!r} broker={self.settings.safe_broker_url!r}>"
+
+    @overload
+    def task(self, fn: F, /) -> Task[Any, Any]: ...
+
+    @overload
+    def task(
+        self, *, name: str | None = None, queue: str | None = None
+    ) -> Callable[[F], Task[Any, Any]]: ...
+
+    def task(
+        self, fn: Callable[..., Any] | None = None, /, *, name: str | None = None,
+        queue: str | None = None,
+    ) -> Any:
+        """Register a function as a task; use bare (``@app.task``) or with options.
+
+        Parameters:
+            fn: The function; its type hints are the task's contract.
+            name: Registered name; defaults to ``module.qualname``.
+            queue: Queue the task's requests go to; defaults to the app's default queue.
+
+        Raises:
+            ConfigurationError: Another task already has that name.
+        """
+
+        def register(func: Callable[..., Any]) -> Task[Any, Any]:
+            task_name = name or f"{func.__module__}.{func.__qualname__}"
+            if task_name in self.tasks:
+                raise ConfigurationError(f"a task named {task_name!r} is already registered")
+            task: Task[Any, Any] = Task(
+                self, func, name=task_name, queue=queue or self.settings.default_queue
+            )
+            self.tasks[task_name] = task
+            return task
+
+        return register(fn) if fn is not None else register
+
+    def get_task(self, name: str) -> Task[Any, Any]:
+        """Return the task registered as ``name``, or, failing that, the one whose
+        function is called ``name`` if exactly one is.
+
+        Raises:
+            NotRegistered: No task (or more than one) matches.
+        """
+        if name in self.tasks:
+            return self.tasks[name]
+        matches = [t for t in self.tasks.values() if t.fn.__name__ == name]
+        if len(matches) == 1:
+            return matches[0]
+        raise NotRegistered(f"no task named {name!r} in {self!r}")
+
+    @property
+    def queues(self) -> list[str]:
+        """The queues this app's tasks are routed to, sorted."""
+        return sorted({t.queue for t in self.tasks.values()} or {self.settings.default_queue})
+
+    @property
+    def client(self) -> Client:
+        """The app's shared, thread-safe client, connected on first use."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    from .client.sync import Client
+
+                    self._client = Client(self)
+        return self._client
+
+    def send_task(
+        self,
+        name: str,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        queue: str | None = None,
+    ) -> AsyncResult[Any]:
+        """Call a task by name, without importing its code; the result is plain JSON data."""
+        return self.client.send(
+            name, args, kwargs, timeout=timeout, queue=queue or self.settings.default_queue
+        )
+
+    def close(self) -> None:
+        """Close the app's client; pending calls fail with :class:`~taskrpc.ClientClosed`."""
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Clients: request building and reply matching shared by the sync client (and others)."""

@@ -1,0 +1,143 @@
+"""Matching replies to calls by correlation id, with duplicate suppression.
+
+The bookkeeping is bounded: pending calls are held weakly (a call whose handle was
+dropped costs nothing), and the memory of answered ids is a fixed-size window.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from ..exceptions import TaskRPCError
+
+logger = logging.getLogger("taskrpc.client")
+
+
+class PendingCall:
+    """One call waiting for its reply; settled exactly once."""
+
+    __slots__ = ("id", "task", "deadline", "_event", "_reply", "_error", "_callbacks", "__weakref__")
+
+    def __init__(self, call_id: str, task: str, deadline: float) -> None:
+        self.id = call_id
+        self.task = task
+        self.deadline = deadline
+        self._event = threading.Event()
+        self._reply: tuple[bytes, str | None] | None = None
+        self._error: BaseException | None = None
+        self._callbacks: list[Callable[[PendingCall], None]] = []
+
+    @property
+    def done(self) -> bool:
+        """Whether a reply (or a failure) has arrived."""
+        return self._event.is_set()
+
+    def wait(self, timeout: float | None) -> bool:
+        """Block until settled or ``timeout`` seconds pass; return whether it is settled."""
+        return self._event.wait(timeout)
+
+    def outcome(self) -> tuple[tuple[bytes, str | None] | None, BaseException | None]:
+        """``(raw reply body and content type, None)`` or ``(None, local error)``."""
+        return self._reply, self._error
+
+    def add_done_callback(self, callback: Callable[[PendingCall], None]) -> None:
+        """Call ``callback(self)`` once settled (at once if it already is), from any thread."""
+        if not self._event.is_set():
+            self._callbacks.append(callback)
+            if not self._event.is_set():
+                return
+            try:
+                self._callbacks.remove(callback)
+            except ValueError:
+                return  # _settle is running it
+        callback(self)
+
+    def _settle(self, reply: tuple[bytes, str | None] | None, error: BaseException | None) -> None:
+        self._reply, self._error = reply, error
+        self._event.set()
+        while self._callbacks:
+            callback = self._callbacks.pop()
+            try:
+                callback(self)
+            except Exception:  # a callback must not break reply dispatch
+                logger.exception("reply callback failed")
+
+
+@dataclasses.dataclass
+class ReplyStats:
+    """Counters of replies that reached no caller."""
+
+    #: Replies whose correlation id matched no call of this client (or an abandoned one).
+    unknown: int = 0
+    #: Second and later replies for a call already answered (a request that ran twice).
+    duplicate: int = 0
+
+
+class ReplyRouter:
+    """Routes replies to pending calls; thread-safe."""
+
+    def __init__(self, duplicate_window: int = 10_000) -> None:
+        self._pending: weakref.WeakValueDictionary[str, PendingCall] = (
+            weakref.WeakValueDictionary()
+        )
+        self._answered: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._window = duplicate_window
+        self._lock = threading.Lock()
+        self.stats = ReplyStats()
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, call: PendingCall) -> None:
+        """Start tracking ``call``."""
+        with self._lock:
+            self._pending[call.id] = call
+
+    def discard(self, call_id: str) -> None:
+        """Stop tracking a call (its publish failed); a reply would count as unknown."""
+        with self._lock:
+            self._pending.pop(call_id, None)
+
+    def deliver(self, correlation_id: str | None, body: bytes, content_type: str | None) -> bool:
+        """Hand a reply to its call. Returns ``False`` for unknown and duplicate replies."""
+        with self._lock:
+            call = self._pending.pop(correlation_id, None) if correlation_id else None
+            if call is None:
+                if correlation_id in self._answered:
+                    self.stats.duplicate += 1
+                    kind = "duplicate"
+                else:
+                    self.stats.unknown += 1
+                    kind = "unknown"
+            else:
+                self._remember(call.id)
+        if call is None:
+            logger.debug("dropped %s reply, correlation_id=%r", kind, correlation_id)
+            return False
+        call._settle((body, content_type), None)
+        return True
+
+    def fail_all(self, error: TaskRPCError) -> int:
+        """Fail every pending call with ``error``; returns how many there were."""
+        with self._lock:
+            calls = list(self._pending.values())
+            self._pending.clear()
+        for call in calls:
+            call._settle(None, error)
+        return len(calls)
+
+    def fail(self, call: PendingCall, error: BaseException) -> None:
+        """Fail one call (its publish failed)."""
+        self.discard(call.id)
+        call._settle(None, error)
+
+    def _remember(self, call_id: str) -> None:
+        answered = self._answered
+        answered[call_id] = None
+        if len(answered) > self._window:
+            answered.popitem(last=False)
+

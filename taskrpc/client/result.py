@@ -1,0 +1,82 @@
+"""AsyncResult: the handle a call returns."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ..exceptions import TimeoutError
+from .base import ResultLoader, read_reply
+from .replies import PendingCall
+
+if TYPE_CHECKING:
+    from ..app import App
+
+R = TypeVar("R")
+
+_UNSET: Any = object()
+
+
+class AsyncResult(Generic[R]):
+    """A call in flight. Safe to share between threads.
+
+    Attributes:
+        id: The request id (also the AMQP ``correlation_id``).
+        task: The task name.
+    """
+
+    def __init__(self, app: App, call: PendingCall, load_result: ResultLoader | None) -> None:
+        self._app = app
+        self._call = call
+        self._load_result = load_result
+        self._value: Any = _UNSET
+        self._error: BaseException | None = None
+        self.id = call.id
+        self.task = call.task
+
+    def __repr__(self) -> str:
+        state = "ready" if self.ready() else "pending"
+        return f"<AsyncResult {self.task} [{self.id}] {state}>"
+
+    def ready(self) -> bool:
+        """Whether the reply (or a failure) has arrived; never blocks."""
+        return self._call.done
+
+    def get(self, timeout: float | None = None) -> R:
+        """Wait for the reply and return the result.
+
+        Parameters:
+            timeout: Seconds to wait at most. ``None`` waits until the call's own deadline
+                (the ``timeout`` it was sent with). It never waits past that deadline.
+
+        Raises:
+            TimeoutError: No reply in time. The call stays valid: ``get`` may be called again
+                until the call's deadline.
+            RemoteError: The task failed; a subclass tells why (e.g. ``InvalidArguments``).
+            ConnectionLost, ClientClosed: The reply can no longer arrive.
+        """
+        if self._value is _UNSET and self._error is None:
+            self._wait(timeout)
+            self._settle()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[no-any-return]
+
+    def _wait(self, timeout: float | None) -> None:
+        left = self._call.deadline - time.monotonic()
+        wait = left if timeout is None else min(timeout, left)
+        if not self._call.wait(max(wait, 0.0)):
+            past_deadline = timeout is None or timeout >= left
+            reason = "its deadline passed" if past_deadline else f"{timeout:g} s elapsed"
+            raise TimeoutError(f"no reply for {self.task} [{self.id}]: {reason}")
+
+    def _settle(self) -> None:
+        reply, error = self._call.outcome()
+        if error is not None:
+            self._error = error
+            return
+        assert reply is not None
+        try:
+            self._value = read_reply(self._app, reply[0], reply[1], self._load_result)
+        except Exception as exc:
+            self._error = exc

@@ -1,0 +1,133 @@
+"""Exceptions raised by taskrpc.
+
+Every exception taskrpc raises derives from :class:`TaskRPCError`::
+
+    TaskRPCError
+    ├── ConfigurationError        bad settings, bad APP path, bad task definition
+    ├── NotRegistered             a task name this app does not know (local lookup)
+    ├── BrokerError               talking to the broker failed
+    │   └── ConnectionLost        the connection (or the reply queue) went away mid-call
+    ├── ClientClosed              the client was closed while a call waited
+    ├── TimeoutError              no reply within the call's timeout (also a builtin TimeoutError)
+    └── RemoteError               the worker answered with an error
+        ├── UnknownTask           the worker has no task of that name
+        ├── InvalidArguments      arguments failed validation on the worker
+        ├── InvalidResult         the task's result failed validation or serialization
+        ├── BadRequest            the request could not be decoded
+        └── WorkerLost            the process running the task died
+
+Remote errors travel as data (type name, message, traceback text); the caller never
+imports a name taken from a message.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+
+class TaskRPCError(Exception):
+    """Root of every exception taskrpc raises."""
+
+
+class ConfigurationError(TaskRPCError):
+    """Invalid settings, application path or task definition."""
+
+
+class NotRegistered(TaskRPCError, KeyError):
+    """The app has no task registered under that name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class BrokerError(TaskRPCError):
+    """Talking to the broker failed."""
+
+
+class ConnectionLost(BrokerError):
+    """The broker connection or the reply queue was lost while the call was pending."""
+
+
+class ClientClosed(TaskRPCError):
+    """The client was closed; pending and new calls fail with this."""
+
+
+class TimeoutError(TaskRPCError, builtins.TimeoutError):  # noqa: A001 - deliberate shadow
+    """No reply arrived before the deadline."""
+
+
+class RemoteError(TaskRPCError):
+    """The task failed on the worker.
+
+    Attributes:
+        type_name: Qualified name of the remote exception type, e.g. ``"ValueError"``.
+        message: ``str()`` of the remote exception.
+        remote_traceback: The formatted remote traceback, if the worker sent one.
+        details: Extra structured data (for example validation errors).
+    """
+
+    #: Error code on the wire for this class; subclasses override it.
+    code = "task_failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        type_name: str = "Exception",
+        remote_traceback: str | None = None,
+        details: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.type_name = type_name
+        self.remote_traceback = remote_traceback
+        self.details = details
+
+    def __str__(self) -> str:
+        return f"{self.type_name}: {self.message}"
+
+
+class UnknownTask(RemoteError):
+    """The worker has no task registered under the requested name."""
+
+    code = "unknown_task"
+
+
+class InvalidArguments(RemoteError):
+    """The arguments did not validate against the task's signature.
+
+    ``details`` holds pydantic's error list; each entry's ``loc`` names the field.
+    """
+
+    code = "invalid_arguments"
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        """The validation errors, one dict per failing field."""
+        return list(self.details or [])
+
+
+class InvalidResult(RemoteError):
+    """The task ran, but its result did not match its return type or could not be encoded."""
+
+    code = "invalid_result"
+
+
+class BadRequest(RemoteError):
+    """The worker could not decode the request (malformed body, missing fields)."""
+
+    code = "bad_request"
+
+
+class WorkerLost(RemoteError):
+    """The worker process running the task died before it finished."""
+
+    code = "worker_lost"
+
+
+#: Wire error code -> exception class used to rebuild it on the caller.
+ERROR_CODES: dict[str, type[RemoteError]] = {
+    cls.code: cls
+    for cls in (RemoteError, UnknownTask, InvalidArguments, InvalidResult, BadRequest, WorkerLost)
+}

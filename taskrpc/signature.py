@@ -1,0 +1,102 @@
+"""A task's contract, read from its type hints: validate arguments, validate and dump results."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import pydantic
+from pydantic import TypeAdapter
+
+from .exceptions import ConfigurationError, InvalidArguments
+
+_VAR_POSITIONAL = inspect.Parameter.VAR_POSITIONAL
+_VAR_KEYWORD = inspect.Parameter.VAR_KEYWORD
+
+
+class Signature:
+    """Validates calls to ``fn`` against its annotations with one pydantic model.
+
+    Unannotated parameters accept anything; an unannotated return is passed through
+    (it must still be JSON-compatible to travel).
+    """
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        try:
+            hints = typing.get_type_hints(fn, include_extras=True)
+        except Exception as exc:  # a NameError from a forward reference, usually
+            raise ConfigurationError(f"cannot resolve type hints of {fn!r}: {exc}") from exc
+        self._sig = inspect.signature(fn)
+        self._model = _arguments_model(fn, self._sig, hints)
+        self.result_adapter: TypeAdapter[Any] = TypeAdapter(hints.get("return", Any))
+
+    def validate(self, args: list[Any], kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """Bind, validate and coerce a call's arguments.
+
+        Returns:
+            The positional and keyword arguments to call the function with.
+
+        Raises:
+            InvalidArguments: The arguments do not fit the signature; ``details`` lists the
+                failing fields.
+        """
+        try:
+            bound = self._sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InvalidArguments(str(exc), type_name="TypeError") from None
+        try:
+            model = self._model.model_validate(bound.arguments)
+        except pydantic.ValidationError as exc:
+            raise InvalidArguments(
+                _summary(exc), type_name="ValidationError", details=_plain_errors(exc)
+            ) from None
+        values = {name: getattr(model, name) for name in bound.arguments}
+        for name in bound.arguments:
+            bound.arguments[name] = values[name]
+        return list(bound.args), dict(bound.kwargs)
+
+    def dump_result(self, value: Any) -> Any:
+        """Validate ``value`` against the return type and reduce it to JSON-compatible data."""
+        adapter = self.result_adapter
+        return adapter.dump_python(adapter.validate_python(value), mode="json")
+
+    def load_result(self, data: Any) -> Any:
+        """Rebuild a result on the caller (a JSON dict becomes the declared model again)."""
+        return self.result_adapter.validate_python(data)
+
+
+def _arguments_model(
+    fn: Callable[..., Any], sig: inspect.Signature, hints: dict[str, Any]
+) -> type[pydantic.BaseModel]:
+    fields: dict[str, Any] = {}
+    for name, param in sig.parameters.items():
+        annotation = hints.get(name, Any)
+        if param.kind is _VAR_POSITIONAL:
+            annotation = tuple[annotation, ...]
+        elif param.kind is _VAR_KEYWORD:
+            annotation = dict[str, annotation]
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        if param.kind in (_VAR_POSITIONAL, _VAR_KEYWORD):
+            default = ...
+        fields[name] = (annotation, default)
+    return pydantic.create_model(  # type: ignore[call-overload,no-any-return]
+        f"{fn.__name__}_arguments", __config__=pydantic.ConfigDict(extra="forbid"), **fields
+    )
+
+
+def _plain_errors(exc: pydantic.ValidationError) -> list[dict[str, Any]]:
+    # include_context/url off: contexts can hold exceptions that do not serialize.
+    return [
+        {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+def _summary(exc: pydantic.ValidationError) -> str:
+    parts = [
+        f"{'.'.join(str(p) for p in err['loc']) or '(arguments)'}: {err['msg']}"
+        for err in exc.errors(include_url=False)
+    ]
+    return "; ".join(parts)

@@ -1,0 +1,95 @@
+"""Task: a function registered with an app, callable locally or on a worker."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from .signature import Signature
+
+if TYPE_CHECKING:
+    from .app import App
+    from .client.result import AsyncResult
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Task(Generic[P, R]):
+    """A registered function. Calling it runs it here; :meth:`delay` runs it on a worker.
+
+    Create tasks with :meth:`taskrpc.App.task`, not directly.
+
+    Attributes:
+        name: The name the task is registered and requested under.
+        queue: The queue its requests are routed to.
+        signature: Argument and result validation derived from the type hints.
+    """
+
+    def __init__(self, app: App, fn: Callable[P, R], *, name: str, queue: str) -> None:
+        self.app = app
+        self.fn = fn
+        self.name = name
+        self.queue = queue
+        self.signature = Signature(fn)
+        self.is_async = inspect.iscoroutinefunction(fn)
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the function in this process, without validation, as a plain call would."""
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name!r} queue={self.queue!r}>"
+
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
+        """Send a request to run the task on a worker, with the app's default timeout.
+
+        Example:
+            >>> fib.delay(30).get(timeout=5)  # doctest: +SKIP
+            832040
+        """
+        return self.apply_async(args, kwargs)
+
+    def apply_async(
+        self,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        queue: str | None = None,
+    ) -> AsyncResult[R]:
+        """Send a request with explicit options.
+
+        Parameters:
+            args: Positional arguments.
+            kwargs: Keyword arguments.
+            timeout: Seconds the call may take, from now; ``None`` uses the app's default.
+            queue: Route to this queue instead of the task's own.
+
+        Returns:
+            A handle whose :meth:`~taskrpc.AsyncResult.get` returns the validated result.
+        """
+        return self.app.client.send(
+            self.name,
+            args,
+            kwargs,
+            timeout=timeout,
+            queue=queue or self.queue,
+            load_result=self.signature.load_result,
+        )
+
+    def run(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Validate the arguments, run the function and return what it returned.
+
+        This is what a worker does with a request. Coroutine functions run to completion
+        in a fresh event loop.
+        """
+        call_args, call_kwargs = self.signature.validate(args, kwargs)
+        value = self.fn(*call_args, **call_kwargs)  # type: ignore[arg-type]
+        if self.is_async:
+            value = asyncio.run(value)  # type: ignore[arg-type]
+        return value

@@ -1,0 +1,179 @@
+"""The worker: connect, serve the app's queues through a pool, shut down cleanly."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import BrokerError, ConfigurationError
+from ..transport import connect
+from .consumer import ConsumeLoop
+from .executor import Job, execute
+from .pools import POOLS, Pool, make_pool
+
+if TYPE_CHECKING:
+    from ..app import App
+
+__all__ = ["POOLS", "Job", "Pool", "Worker", "execute"]
+
+logger = logging.getLogger("taskrpc.worker")
+
+#: Seconds between reconnection attempts after the broker connection broke.
+RECONNECT_INTERVAL = 1.0
+
+
+class Worker:
+    """Serves an app's tasks from its queues until stopped.
+
+    Parameters:
+        app: The app whose tasks to serve.
+        queues: Queues to consume; defaults to every queue the app's tasks use.
+        pool: ``"threads"`` (default), ``"processes"`` or ``"solo"``.
+        concurrency: Jobs run at once; defaults to 1 for solo, else 4 (threads) or the
+            number of CPUs (processes).
+        prefetch: Unacknowledged requests held at once; defaults to
+            ``concurrency * settings.prefetch_multiplier``.
+
+    Example:
+        >>> worker = Worker(app, pool="threads", concurrency=8)  # doctest: +SKIP
+        >>> worker.run()  # blocks until worker.stop() or a signal handler calls it
+    """
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        queues: list[str] | None = None,
+        pool: str = "threads",
+        concurrency: int | None = None,
+        prefetch: int | None = None,
+    ) -> None:
+        if pool not in POOLS:
+            raise ConfigurationError(f"unknown pool {pool!r} (choose from {', '.join(POOLS)})")
+        self.app = app
+        self.queues = list(queues or app.queues)
+        self.pool_kind = pool
+        self.concurrency = concurrency or _default_concurrency(pool)
+        self.prefetch = prefetch or self.concurrency * app.settings.prefetch_multiplier
+        if self.prefetch < 1:
+            raise ConfigurationError(f"prefetch must be at least 1, got {self.prefetch}")
+        self.pool: Pool | None = None
+        #: Set once the worker consumes its queues.
+        self.ready = threading.Event()
+        self._loop: ConsumeLoop | None = None
+        self._stopping = False
+
+    def __repr__(self) -> str:
+        return (
+            f"<Worker queues={self.queues} pool={self.pool_kind} "
+            f"concurrency={self.concurrency} broker={self.app.settings.safe_broker_url!r}>"
+        )
+
+    def run(self) -> None:
+        """Serve until :meth:`stop`; then finish and ack the requests in hand and return.
+
+        Raises:
+            BrokerError: The broker could not be reached at start.
+        """
+        self.pool = make_pool(self.pool_kind, self.app, self.concurrency)
+        try:
+            self._serve_with_reconnect()
+        finally:
+            self.pool.shutdown(wait=True)
+            logger.info("worker stopped")
+
+    def stop(self) -> None:
+        """Ask the worker to stop gracefully. Safe from signal handlers and other threads."""
+        self._stopping = True
+        loop = self._loop
+        if loop is not None:
+            loop.stop()
+
+    def kill_pool(self) -> None:
+        """Kill pool children at once (for a hard exit); their requests will be redelivered."""
+        if self.pool is not None and hasattr(self.pool, "kill_children"):
+            self.pool.kill_children()
+
+    def start_in_thread(self, timeout: float = 10.0) -> threading.Thread:
+        """Run the worker in a daemon thread; return once it consumes (tests, demos).
+
+        Raises:
+            BrokerError: It did not start within ``timeout``.
+        """
+        errors: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                self.run()
+            except BaseException as exc:  # reported to the starting thread
+                errors.append(exc)
+                self.ready.set()
+
+        thread = threading.Thread(target=target, name="taskrpc-worker", daemon=True)
+        thread.start()
+        if not self.ready.wait(timeout) or errors:
+            self.stop()
+            raise errors[0] if errors else BrokerError("worker did not start in time")
+        return thread
+
+    def _serve_with_reconnect(self) -> None:
+        assert self.pool is not None
+        first = True
+        while not self._stopping:
+            try:
+                connection = connect(self.app.settings)
+            except BrokerError:
+                if first:
+                    raise
+                time.sleep(RECONNECT_INTERVAL)
+                continue
+            first = False
+            recoverable = _recoverable_errors(connection)
+            try:
+                self._serve(connection)
+                return
+            except recoverable as exc:
+                logger.warning(
+                    "lost the broker connection (%s: %s); unacked requests will be redelivered",
+                    type(exc).__name__,
+                    exc,
+                )
+                time.sleep(RECONNECT_INTERVAL)
+            finally:
+                self._loop = None
+                _release_quietly(connection)
+
+    def _serve(self, connection: object) -> None:
+        assert self.pool is not None
+        self._loop = loop = ConsumeLoop(
+            self.app, connection, self.pool, self.queues, self.prefetch  # type: ignore[arg-type]
+        )
+        if self._stopping:
+            loop.stop()
+        logger.info("%r ready", self)
+        self.ready.set()
+        loop.run()
+
+
+def _default_concurrency(pool: str) -> int:
+    import os
+
+    if pool == "solo":
+        return 1
+    if pool == "processes":
+        return os.cpu_count() or 1
+    return 4
+
+
+def _recoverable_errors(connection: Any) -> tuple[type[BaseException], ...]:
+    """Errors after which reconnecting can help: the transport's, and socket errors."""
+    return (OSError, *connection.connection_errors, *connection.channel_errors)
+
+
+def _release_quietly(connection: object) -> None:
+    try:
+        connection.release()  # type: ignore[attr-defined]
+    except Exception:
+        pass

@@ -1,0 +1,155 @@
+"""The consume loop: take requests, hand them to the pool, publish replies, then ack.
+
+Everything that touches the connection happens in the loop's own thread. The delivery
+callback only appends to an inbox: py-amqp reads the socket inside ``basic_publish``,
+so publishing from the callback would re-enter it for the next prefetched message
+(with prefetch 100 that recursed into ``RecursionError``).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from typing import TYPE_CHECKING, Any
+
+from kombu import Connection, Consumer
+from kombu.message import Message
+
+from ..exceptions import BadRequest
+from ..messages import HEADER_TASK, Outcome, reply_headers
+from ..transport import EventPump, declare_task_queues
+from .executor import Job, error_outcome
+from .pools import Pool
+
+if TYPE_CHECKING:
+    from ..app import App
+
+logger = logging.getLogger("taskrpc.worker")
+
+#: Longest the loop sleeps when idle (seconds); it wakes at once for any event.
+IDLE_WAIT = 1.0
+
+
+class ConsumeLoop:
+    """Serves ``queues`` on one connection until :meth:`stop`; one instance per connection."""
+
+    def __init__(
+        self, app: App, connection: Connection, pool: Pool, queues: list[str], prefetch: int
+    ) -> None:
+        self.app = app
+        self.pool = pool
+        self.pump = EventPump(connection)
+        self._channel = connection.channel()
+        self._channel.basic_qos(0, prefetch, False)
+        declared = declare_task_queues(self._channel, app.settings, queues)
+        self._consumer = Consumer(self._channel, declared, on_message=self._inbox_append)
+        self._inbox: collections.deque[Message] = collections.deque()
+        self._completed: collections.deque[tuple[int, Outcome]] = collections.deque()
+        self._in_flight: dict[int, Message] = {}
+        self._stopping = False
+        self._cancelled = False
+
+    @property
+    def in_flight(self) -> int:
+        """Requests started and not yet answered."""
+        return len(self._in_flight)
+
+    def stop(self) -> None:
+        """Stop taking requests; :meth:`run` returns once the ones started are answered.
+
+        Safe from signal handlers and other threads.
+        """
+        self._stopping = True
+        self.pump.wake()
+
+    def run(self) -> None:
+        """Consume until stopped and drained. Connection errors propagate to the caller."""
+        self._consumer.consume()
+        try:
+            while True:
+                self._publish_completed()
+                if self._stopping:
+                    self._stop_consuming()
+                    if not self._in_flight:
+                        return
+                busy = self._start_jobs() or bool(self._completed)
+                self.pump.wait(0 if busy else IDLE_WAIT)
+        finally:
+            self.pump.close()
+
+    def _inbox_append(self, message: Message) -> None:
+        self._inbox.append(message)
+
+    def _start_jobs(self) -> bool:
+        started = False
+        while self._inbox and len(self._in_flight) < self.pool.size:
+            self._start(self._inbox.popleft())
+            started = True
+        return started
+
+    def _start(self, message: Message) -> None:
+        tag = message.delivery_tag
+        job = _job_of(message)
+        self._in_flight[tag] = message
+        if job.redelivered:
+            logger.warning("redelivered request %s [%s]: it may have run before", job.task, job.request_id)
+        if not job.task:
+            error = BadRequest(f"request has no {HEADER_TASK!r} header", type_name="BadRequest")
+            self._on_done(tag, error_outcome(self.app, error))
+            return
+        self.pool.submit(job, lambda outcome: self._on_done(tag, outcome))
+
+    def _on_done(self, tag: int, outcome: Outcome) -> None:  # any thread
+        self._completed.append((tag, outcome))
+        self.pump.wake()
+
+    def _publish_completed(self) -> None:
+        while self._completed:
+            tag, outcome = self._completed.popleft()
+            message = self._in_flight.pop(tag)
+            self._reply(message, outcome)
+            message.ack()  # only now: a crash before this line means redelivery
+
+    def _reply(self, message: Message, outcome: Outcome) -> None:
+        properties = message.properties
+        reply_to = properties.get("reply_to")
+        if not reply_to:
+            return
+        reply_properties: dict[str, Any] = {"delivery_mode": 1}
+        correlation_id = properties.get("correlation_id")
+        if correlation_id is not None:
+            reply_properties["correlation_id"] = correlation_id
+        reply = self._channel.prepare_message(
+            outcome.body,
+            content_type=outcome.content_type,
+            content_encoding="binary",
+            headers=reply_headers(outcome.ok),
+            properties=reply_properties,
+        )
+        self._channel.basic_publish(reply, "", reply_to)
+
+    def _stop_consuming(self) -> None:
+        if self._cancelled:
+            return
+        self._cancelled = True
+        self._consumer.cancel()
+        for message in self._inbox:  # not started: give them to another worker now
+            message.reject(requeue=True)
+        requeued = len(self._inbox)
+        self._inbox.clear()
+        logger.info(
+            "stopped consuming; finishing %d in flight, requeued %d", len(self._in_flight), requeued
+        )
+
+
+def _job_of(message: Message) -> Job:
+    properties = message.properties
+    headers = message.headers or {}
+    task = headers.get(HEADER_TASK)
+    return Job(
+        request_id=str(properties.get("correlation_id") or properties.get("message_id") or ""),
+        task=task if isinstance(task, str) else "",
+        body=message.body,
+        content_type=message.content_type or None,
+        redelivered=bool(message.delivery_info.get("redelivered")),
+    )
