@@ -60,6 +60,21 @@ class App:
         self._client: Client | None = None
         self._client_lock = threading.Lock()
 
+    def configure(self, **options: Any) -> None:
+        """Replace settings (``None`` values are ignored), e.g. from command-line options.
+
+        Raises:
+            ConfigurationError: The client is already connected, or an option is unknown.
+        """
+        if self._client is not None:
+            raise ConfigurationError("configure the app before its client connects")
+        try:
+            self.settings = dataclasses.replace(
+                self.settings, **{k: v for k, v in options.items() if v is not None}
+            )
+        except TypeError as exc:
+            raise ConfigurationError(str(exc)) from None
+
     def __repr__(self) -> str:
         return f"<App {self.name!r} broker={self.settings.safe_broker_url!r}>"
 
@@ -80,7 +95,8 @@ class App:
         Parameters:
             fn: The function; its type hints are the task's contract.
             name: Registered name; defaults to ``module.qualname``.
-            queue: Queue the task's requests go to; defaults to the app's default queue.
+            queue: Queue the task's requests go to; defaults to the app's default queue
+                (as configured when the call is made).
 
         Raises:
             ConfigurationError: Another task already has that name.
@@ -90,9 +106,7 @@ class App:
             task_name = name or f"{func.__module__}.{func.__qualname__}"
             if task_name in self.tasks:
                 raise ConfigurationError(f"a task named {task_name!r} is already registered")
-            task: Task[Any, Any] = Task(
-                self, func, name=task_name, queue=queue or self.settings.default_queue
-            )
+            task: Task[Any, Any] = Task(self, func, name=task_name, queue=queue)
             self.tasks[task_name] = task
             return task
 

@@ -29,14 +29,19 @@ class Task(Generic[P, R]):
         signature: Argument and result validation derived from the type hints.
     """
 
-    def __init__(self, app: App, fn: Callable[P, R], *, name: str, queue: str) -> None:
+    def __init__(self, app: App, fn: Callable[P, R], *, name: str, queue: str | None) -> None:
         self.app = app
         self.fn = fn
         self.name = name
-        self.queue = queue
+        self._queue = queue
         self.signature = Signature(fn)
         self.is_async = inspect.iscoroutinefunction(fn)
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    @property
+    def queue(self) -> str:
+        """The task's own queue, or else the app's default queue (read at call time)."""
+        return self._queue or self.app.settings.default_queue
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the function in this process, without validation, as a plain call would."""

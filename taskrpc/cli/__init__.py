@@ -1,0 +1,43 @@
+"""The ``taskrpc`` command: a click group, one module per subcommand."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+
+#: Success.
+EXIT_OK = 0
+#: The task ran and failed, or answered with an error (``taskrpc call``).
+EXIT_TASK_FAILED = 1
+#: Bad command line or configuration (click uses 2 for usage errors too).
+EXIT_USAGE = 2
+#: No reply before the deadline.
+EXIT_TIMEOUT = 3
+#: The broker could not be reached or the connection was lost.
+EXIT_BROKER = 4
+#: Stopped at once by a second interrupt (128 + SIGINT).
+EXIT_INTERRUPTED = 130
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="taskrpc")
+def cli() -> None:
+    """Typed tasks and RPC over RabbitMQ."""
+
+
+def _register() -> None:
+    from .call import call
+    from .demo import demo
+    from .worker import worker
+
+    for command in (worker, call, demo):
+        cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point of the ``taskrpc`` console script."""
+    cli(prog_name="taskrpc")

@@ -1,0 +1,49 @@
+"""Shared helpers of the subcommands: loading an app, logging, broker option."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Any
+
+import click
+
+from ..app import App
+
+#: The ``--broker`` option every subcommand that connects accepts.
+broker_option = click.option(
+    "--broker",
+    metavar="URL",
+    envvar="TASKRPC_BROKER_URL",
+    show_envvar=True,
+    help="Broker URL (default: the app's setting, else amqp://guest:guest@localhost:5672//).",
+)
+
+
+def load_app(path: str) -> App:
+    """Import ``module:attribute`` (or ``module``, taking its ``app``) and return the App.
+
+    Raises:
+        click.BadParameter: The module or attribute is missing, or is not an App.
+    """
+    module_name, _, attribute = path.partition(":")
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")  # like ``python -m``: the current directory's modules
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise click.BadParameter(f"cannot import {module_name!r}: {exc}", param_hint="APP") from exc
+    app: Any = getattr(module, attribute or "app", None)
+    if not isinstance(app, App):
+        raise click.BadParameter(f"{path!r} is not a taskrpc.App", param_hint="APP")
+    return app
+
+
+def setup_logging(level: str) -> None:
+    """Log to stderr at ``level`` with timestamps; idempotent."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(processName)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
