@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pydantic
+import pydantic_core
 
 from ..exceptions import BadRequest, InvalidResult, RemoteError, UnknownTask
 from ..messages import ErrorInfo, Outcome, ReplyBody, RequestBody
@@ -79,7 +80,7 @@ def _run(app: App, job: Job) -> Any:
             f"{task.name} returned a value that does not match its return type: {exc}",
             type_name="ValidationError",
         ) from None
-    except pydantic.PydanticSerializationError as exc:
+    except pydantic_core.PydanticSerializationError as exc:
         raise InvalidResult(str(exc), type_name="PydanticSerializationError") from None
 
 

@@ -138,8 +138,20 @@ def _init_child(app: App) -> None:
     global _child_app
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with_parent()
     app._client = None  # the parent's sockets are not ours to use
     _child_app = app
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel SIGKILL this child when the worker dies (even by SIGKILL)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: children exit when their pipe closes
+        pass
 
 
 def _execute_in_child(job: Job) -> Outcome:
