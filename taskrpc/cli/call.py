@@ -46,7 +46,8 @@ def call(
                 name, [_parse(a) for a in args], dict(_keyword(k) for k in kwargs), timeout=timeout
             ).get()
     except RemoteError as exc:
-        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        label = type(exc).__name__
+        click.echo(f"error: {exc}" if label == exc.type_name else f"error: {label}: {exc}", err=True)
         if traceback and exc.remote_traceback:
             click.echo(exc.remote_traceback.rstrip(), err=True)
         sys.exit(EXIT_TASK_FAILED)
