@@ -87,7 +87,11 @@ class App:
     ) -> Callable[[F], Task[Any, Any]]: ...
 
     def task(
-        self, fn: Callable[..., Any] | None = None, /, *, name: str | None = None,
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
         queue: str | None = None,
     ) -> Any:
         """Register a function as a task; use bare (``@app.task``) or with options.

@@ -49,9 +49,7 @@ class Settings:
     persistent_requests: bool = False
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``TASKRPC_*`` variables, then apply non-``None`` overrides.
 
         Raises:

@@ -45,8 +45,9 @@ def spawn_worker(
     """``spawn_worker(*cli_args, app=..., queue=...)``: a real worker process, consuming."""
     workers: list[WorkerProcess] = []
 
-    def spawn(*args: str, app: str = "tests.apps.sample:app", queue: str | None = None,
-              wait: bool = True) -> WorkerProcess:
+    def spawn(
+        *args: str, app: str = "tests.apps.sample:app", queue: str | None = None, wait: bool = True
+    ) -> WorkerProcess:
         queue = queue or unique_queue
         env = {
             **os.environ,
@@ -57,7 +58,10 @@ def spawn_worker(
         log = tmp_path / f"worker-{len(workers)}.log"
         process = subprocess.Popen(
             [sys.executable, "-m", "taskrpc", "worker", app, "--loglevel", "info", *args],
-            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
         worker = WorkerProcess(process, log)
         workers.append(worker)

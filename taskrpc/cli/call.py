@@ -17,14 +17,30 @@ from .loading import broker_option, load_app
 @click.argument("task")
 @click.argument("args", nargs=-1)
 @broker_option
-@click.option("-k", "--kwarg", "kwargs", multiple=True, metavar="NAME=VALUE",
-              help="A keyword argument; repeatable.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
-              show_default=True, help="Seconds to wait for the reply.")
+@click.option(
+    "-k",
+    "--kwarg",
+    "kwargs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A keyword argument; repeatable.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for the reply.",
+)
 @click.option("--traceback/--no-traceback", default=False, help="Print the remote traceback.")
 def call(
-    app_path: str, task: str, args: tuple[str, ...], broker: str | None,
-    kwargs: tuple[str, ...], timeout: float, traceback: bool,
+    app_path: str,
+    task: str,
+    args: tuple[str, ...],
+    broker: str | None,
+    kwargs: tuple[str, ...],
+    timeout: float,
+    traceback: bool,
 ) -> None:
     """Call TASK of APP with ARGS and print the result as JSON.
 
@@ -47,7 +63,9 @@ def call(
             ).get()
     except RemoteError as exc:
         label = type(exc).__name__
-        click.echo(f"error: {exc}" if label == exc.type_name else f"error: {label}: {exc}", err=True)
+        click.echo(
+            f"error: {exc}" if label == exc.type_name else f"error: {label}: {exc}", err=True
+        )
         if traceback and exc.remote_traceback:
             click.echo(exc.remote_traceback.rstrip(), err=True)
         sys.exit(EXIT_TASK_FAILED)

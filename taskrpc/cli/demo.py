@@ -15,10 +15,20 @@ DEMO_NS = (0, 1, 10, 30, 90, 1000)
 
 
 @click.command()
-@click.option("--broker", metavar="URL", default="memory://", show_default=True,
-              help="Broker to run on; the default needs no server.")
-@click.option("-l", "--loglevel", default="warning", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
+@click.option(
+    "--broker",
+    metavar="URL",
+    default="memory://",
+    show_default=True,
+    help="Broker to run on; the default needs no server.",
+)
+@click.option(
+    "-l",
+    "--loglevel",
+    default="warning",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+)
 def demo(broker: str, loglevel: str) -> None:
     """Start a worker in this process and call the Fibonacci task through it."""
     from ..exceptions import InvalidArguments
@@ -36,7 +46,11 @@ def demo(broker: str, loglevel: str) -> None:
             started = time.perf_counter()
             value = fib.delay(n).get(timeout=10)
             ms = (time.perf_counter() - started) * 1000
-            shown = str(value) if len(str(value)) <= 40 else f"{str(value)[:20]}... ({len(str(value))} digits)"
+            shown = (
+                str(value)
+                if len(str(value)) <= 40
+                else f"{str(value)[:20]}... ({len(str(value))} digits)"
+            )
             click.echo(f"  fib({n}) = {shown}  [{ms:.1f} ms]")
         try:
             fib.delay(MAX_N + 1).get(timeout=10)

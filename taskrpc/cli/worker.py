@@ -22,17 +22,29 @@ logger = logging.getLogger("taskrpc.worker")
 @click.option("-Q", "--queues", help="Comma-separated queues to consume (default: the app's).")
 @click.option("-c", "--concurrency", type=click.IntRange(min=1), help="Jobs run at once.")
 @click.option(
-    "-P", "--pool", type=click.Choice(["threads", "processes", "solo"]), default="threads",
-    show_default=True, help="Where tasks run; 'processes' for CPU-bound tasks.",
+    "-P",
+    "--pool",
+    type=click.Choice(["threads", "processes", "solo"]),
+    default="threads",
+    show_default=True,
+    help="Where tasks run; 'processes' for CPU-bound tasks.",
 )
 @click.option("--prefetch", type=click.IntRange(min=1), help="Unacked requests held at once.")
 @click.option(
-    "-l", "--loglevel", default="info", show_default=True,
+    "-l",
+    "--loglevel",
+    default="info",
+    show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
 )
 def worker(
-    app_path: str, broker: str | None, queues: str | None, concurrency: int | None,
-    pool: str, prefetch: int | None, loglevel: str,
+    app_path: str,
+    broker: str | None,
+    queues: str | None,
+    concurrency: int | None,
+    pool: str,
+    prefetch: int | None,
+    loglevel: str,
 ) -> None:
     """Serve the tasks of APP (``module:attribute``, e.g. ``taskrpc.fibonacci:app``).
 
@@ -47,8 +59,11 @@ def worker(
     try:
         app.configure(broker_url=broker)
         server = Worker(
-            app, queues=queues.split(",") if queues else None, pool=pool,
-            concurrency=concurrency, prefetch=prefetch,
+            app,
+            queues=queues.split(",") if queues else None,
+            pool=pool,
+            concurrency=concurrency,
+            prefetch=prefetch,
         )
     except ConfigurationError as exc:
         click.echo(f"error: {exc}", err=True)

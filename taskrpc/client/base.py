@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pydantic_core
 
 from ..exceptions import ConfigurationError, RemoteError
-from ..messages import PROTOCOL_VERSION, HEADER_PROTOCOL, HEADER_TASK, ReplyBody
+from ..messages import HEADER_PROTOCOL, HEADER_TASK, PROTOCOL_VERSION, ReplyBody
 from ..serializers import ContentDisallowed
 
 if TYPE_CHECKING:

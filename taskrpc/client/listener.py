@@ -78,7 +78,9 @@ class ReplyListener:
                     return
                 reason = f"{type(exc).__name__}: {exc}"
                 failed = self._router.fail_all(ConnectionLost(f"reply queue lost ({reason})"))
-                logger.warning("reply connection lost (%s); %d pending calls failed", reason, failed)
+                logger.warning(
+                    "reply connection lost (%s); %d pending calls failed", reason, failed
+                )
                 time.sleep(RECONNECT_INTERVAL)
             first = False
 

@@ -12,6 +12,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable
+
 from ..exceptions import TaskRPCError
 
 logger = logging.getLogger("taskrpc.client")
@@ -20,7 +21,16 @@ logger = logging.getLogger("taskrpc.client")
 class PendingCall:
     """One call waiting for its reply; settled exactly once."""
 
-    __slots__ = ("id", "task", "deadline", "_event", "_reply", "_error", "_callbacks", "__weakref__")
+    __slots__ = (
+        "id",
+        "task",
+        "deadline",
+        "_event",
+        "_reply",
+        "_error",
+        "_callbacks",
+        "__weakref__",
+    )
 
     def __init__(self, call_id: str, task: str, deadline: float) -> None:
         self.id = call_id
@@ -81,9 +91,7 @@ class ReplyRouter:
     """Routes replies to pending calls; thread-safe."""
 
     def __init__(self, duplicate_window: int = 10_000) -> None:
-        self._pending: weakref.WeakValueDictionary[str, PendingCall] = (
-            weakref.WeakValueDictionary()
-        )
+        self._pending: weakref.WeakValueDictionary[str, PendingCall] = weakref.WeakValueDictionary()
         self._answered: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._window = duplicate_window
         self._lock = threading.Lock()
@@ -140,4 +148,3 @@ class ReplyRouter:
         answered[call_id] = None
         if len(answered) > self._window:
             answered.popitem(last=False)
-

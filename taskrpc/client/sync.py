@@ -176,4 +176,3 @@ class Client:
                 self.close()
             except Exception:
                 pass
-

@@ -40,7 +40,9 @@ def broker_reachable(url: str, timeout: float = 2.0) -> bool:
     """Whether a TCP connection to the broker's host and port succeeds."""
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "localhost", parsed.port or 5672), timeout):
+        with socket.create_connection(
+            (parsed.hostname or "localhost", parsed.port or 5672), timeout
+        ):
             return True
     except OSError:
         return False

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import select
-import socket
 import time
 
 from kombu import Connection
@@ -72,7 +71,7 @@ class EventPump:
         while True:
             try:
                 drain(timeout=0)
-            except (socket.timeout, BlockingIOError):
+            except (TimeoutError, BlockingIOError):
                 return
 
     def close(self) -> None:
@@ -106,5 +105,5 @@ class EventPump:
             try:
                 self.connection.drain_events(timeout=timeout)
                 got, timeout = True, 0
-            except socket.timeout:
+            except TimeoutError:
                 return got

@@ -148,7 +148,11 @@ class Worker:
     def _serve(self, connection: object) -> None:
         assert self.pool is not None
         self._loop = loop = ConsumeLoop(
-            self.app, connection, self.pool, self.queues, self.prefetch  # type: ignore[arg-type]
+            self.app,
+            connection,
+            self.pool,
+            self.queues,
+            self.prefetch,  # type: ignore[arg-type]
         )
         if self._stopping:
             loop.stop()

@@ -92,7 +92,9 @@ class ConsumeLoop:
         job = _job_of(message)
         self._in_flight[tag] = message
         if job.redelivered:
-            logger.warning("redelivered request %s [%s]: it may have run before", job.task, job.request_id)
+            logger.warning(
+                "redelivered request %s [%s]: it may have run before", job.task, job.request_id
+            )
         if not job.task:
             error = BadRequest(f"request has no {HEADER_TASK!r} header", type_name="BadRequest")
             self._on_done(tag, error_outcome(self.app, error))

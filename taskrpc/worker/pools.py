@@ -187,5 +187,7 @@ def make_pool(kind: str, app: App, concurrency: int) -> Pool:
     try:
         factory = POOLS[kind]
     except KeyError:
-        raise ConfigurationError(f"unknown pool {kind!r} (choose from {', '.join(POOLS)})") from None
+        raise ConfigurationError(
+            f"unknown pool {kind!r} (choose from {', '.join(POOLS)})"
+        ) from None
     return factory(app, concurrency)

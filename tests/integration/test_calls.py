@@ -118,7 +118,7 @@ def test_many_calls_in_flight_from_several_threads(tasks):
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(burst, range(0, 8000, 1000)))
-    for offset, values in zip(range(0, 8000, 1000), results):
+    for offset, values in zip(range(0, 8000, 1000), results, strict=True):
         assert values == [offset + i for i in range(100)]
     assert add.app.client.unknown_replies == 0 and add.app.client.duplicate_replies == 0
 

@@ -66,9 +66,7 @@ def test_an_unknown_reply_is_dropped_and_counted(add, rpc_app, broker_url):
     assert add.delay(2, 2).get(timeout=10) == 4 and client.duplicate_replies == 0
 
 
-def test_a_garbled_reply_to_a_pending_call_surfaces_as_an_error_not_a_hang(
-    rpc_app, broker_url
-):
+def test_a_garbled_reply_to_a_pending_call_surfaces_as_an_error_not_a_hang(rpc_app, broker_url):
     from taskrpc import RemoteError
 
     result = rpc_app.send_task("nobody.serves.this", queue=rpc_app.settings.default_queue)

@@ -14,11 +14,22 @@ from taskrpc.cli import EXIT_BROKER, EXIT_TASK_FAILED, EXIT_TIMEOUT, EXIT_USAGE
 pytestmark = pytest.mark.broker
 
 
-def taskrpc(*args: str, broker: str, queue: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TASKRPC_BROKER_URL": broker, "TASKRPC_DEFAULT_QUEUE": queue,
-           "PYTHONPATH": os.getcwd()}
-    return subprocess.run([sys.executable, "-m", "taskrpc", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+def taskrpc(
+    *args: str, broker: str, queue: str, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "TASKRPC_BROKER_URL": broker,
+        "TASKRPC_DEFAULT_QUEUE": queue,
+        "PYTHONPATH": os.getcwd(),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "taskrpc", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
@@ -62,8 +73,15 @@ def test_call_times_out_with_its_own_exit_code(run):
 
 
 def test_call_reports_an_unreachable_broker_without_the_password(run):
-    done = run("call", "tests.apps.sample:app", "add", "1", "2",
-               "--broker", "amqp://u:s3cret@127.0.0.1:1//")
+    done = run(
+        "call",
+        "tests.apps.sample:app",
+        "add",
+        "1",
+        "2",
+        "--broker",
+        "amqp://u:s3cret@127.0.0.1:1//",
+    )
     assert done.returncode == EXIT_BROKER
     assert "s3cret" not in done.stderr + done.stdout
 

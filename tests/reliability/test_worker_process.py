@@ -45,7 +45,9 @@ def test_a_worker_killed_mid_task_leaves_the_call_to_a_second_worker(app, spawn_
     assert "redelivered request marked_sleep" in second.output()
 
 
-def test_sigterm_finishes_the_request_in_hand_and_exits_zero(app, spawn_worker, tmp_path, broker_url):
+def test_sigterm_finishes_the_request_in_hand_and_exits_zero(
+    app, spawn_worker, tmp_path, broker_url
+):
     marker = tmp_path / "runs"
     worker = spawn_worker("--pool", "threads", "--concurrency", "1", "--prefetch", "1")
     in_hand = app.send_task("marked_sleep", [str(marker), 1.0, 1])
@@ -122,8 +124,14 @@ def test_a_killed_pool_child_answers_worker_lost_and_the_worker_carries_on(
         ({HEADER_TASK: "add"}, b'"just a string"', "application/json"),
         ({HEADER_TASK: 42}, b'{"args": [1, 2]}', "application/json"),
     ],
-    ids=["no-task-header", "pickle", "bad-json", "wrong-content-type", "not-an-object",
-         "task-not-a-string"],
+    ids=[
+        "no-task-header",
+        "pickle",
+        "bad-json",
+        "wrong-content-type",
+        "not-an-object",
+        "task-not-a-string",
+    ],
 )
 def test_malformed_requests_get_an_error_reply_and_the_worker_keeps_serving(
     app, spawn_worker, broker_url, headers, body, content_type
@@ -136,7 +144,10 @@ def test_malformed_requests_get_an_error_reply_and_the_worker_keeps_serving(
     call = PendingCall("c0ffee" * 5 + "00", "raw", time.monotonic() + 15)
     client._router.add(call)
     publish_raw(
-        broker_url, app.settings.default_queue, body, content_type=content_type,
+        broker_url,
+        app.settings.default_queue,
+        body,
+        content_type=content_type,
         headers={HEADER_PROTOCOL: 1, **headers},
         properties={"correlation_id": call.id, "reply_to": client._listener.reply_to},
     )
@@ -150,7 +161,8 @@ def test_requests_without_reply_to_are_run_and_acked(app, spawn_worker, broker_u
     marker = tmp_path / "runs"
     spawn_worker("--pool", "solo")
     publish_raw(
-        broker_url, app.settings.default_queue,
+        broker_url,
+        app.settings.default_queue,
         b'{"args": ["%s", 0, 1]}' % str(marker).encode(),
         headers={HEADER_PROTOCOL: 1, HEADER_TASK: "marked_sleep"},
     )

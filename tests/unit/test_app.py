@@ -8,8 +8,21 @@ from taskrpc import App, ConfigurationError, NotRegistered
 
 def test_all_lists_every_public_name_and_only_existing_ones():
     public = {name for name in dir(taskrpc) if not name.startswith(("_", "@"))}  # @: pytest
-    modules = {"app", "client", "exceptions", "messages", "serializers", "settings", "signature",
-               "task", "transport", "worker", "testing", "fibonacci", "cli"}
+    modules = {
+        "app",
+        "client",
+        "exceptions",
+        "messages",
+        "serializers",
+        "settings",
+        "signature",
+        "task",
+        "transport",
+        "worker",
+        "testing",
+        "fibonacci",
+        "cli",
+    }
     assert set(taskrpc.__all__) - {"__version__"} == public - modules
     assert all(hasattr(taskrpc, name) for name in taskrpc.__all__)
 

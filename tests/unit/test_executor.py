@@ -54,7 +54,7 @@ def test_async_tasks_are_awaited():
     [
         ("nope", b'{"args": []}', "application/json", "unknown_task"),
         ("add", b"{not json", "application/json", "bad_request"),
-        ("add", b'[1, 2]', "application/json", "bad_request"),
+        ("add", b"[1, 2]", "application/json", "bad_request"),
         ("add", b'{"args": [1, 2], "extra": 1}', "application/json", "bad_request"),
         ("add", b'{"args": [1, 2]}', "application/x-python-serialize", "bad_request"),
         ("add", b'{"args": [1, 2]}', None, "bad_request"),

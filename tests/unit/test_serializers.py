@@ -9,7 +9,9 @@ json_serializer = default_registry().by_name("json")
 
 
 @pytest.mark.parametrize(
-    "value", [0, -1, 2**64, 10**5000, -(10**20000) + 7], ids=["0", "-1", "2^64", "1e5000", "-1e20000"]
+    "value",
+    [0, -1, 2**64, 10**5000, -(10**20000) + 7],
+    ids=["0", "-1", "2^64", "1e5000", "-1e20000"],
 )
 def test_integers_of_any_size_round_trip_exactly(value):
     assert json_serializer.loads(json_serializer.dumps({"v": value}))["v"] == value

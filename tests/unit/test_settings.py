@@ -14,8 +14,12 @@ def test_defaults_apply_without_environment():
 
 def test_environment_variables_are_parsed_to_their_types():
     settings = Settings.from_env(
-        {"TASKRPC_BROKER_URL": "amqp://h//", "TASKRPC_DEFAULT_TIMEOUT": "2.5",
-         "TASKRPC_PERSISTENT_REQUESTS": "yes", "TASKRPC_PREFETCH_MULTIPLIER": "7"}
+        {
+            "TASKRPC_BROKER_URL": "amqp://h//",
+            "TASKRPC_DEFAULT_TIMEOUT": "2.5",
+            "TASKRPC_PERSISTENT_REQUESTS": "yes",
+            "TASKRPC_PREFETCH_MULTIPLIER": "7",
+        }
     )
     assert settings.broker_url == "amqp://h//" and settings.default_timeout == 2.5
     assert settings.persistent_requests is True and settings.prefetch_multiplier == 7
