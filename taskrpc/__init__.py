@@ -11,22 +11,29 @@ Example:
 from .app import App
 from .client.result import AsyncResult
 from .client.sync import Client
+from .context import RequestContext, current_request
 from .exceptions import (
     BadRequest,
     BrokerError,
     ClientClosed,
     ConfigurationError,
     ConnectionLost,
+    DeadlineExceeded,
     InvalidArguments,
     InvalidResult,
     NotRegistered,
+    PayloadTooLarge,
     RemoteError,
+    SoftTimeLimitExceeded,
     TaskRPCError,
+    TimeLimitExceeded,
     TimeoutError,
     UnknownTask,
+    Unroutable,
     WorkerLost,
 )
 from .messages import PROTOCOL_VERSION
+from .policies import RetryPolicy, TimeoutPolicy
 from .serializers import ContentDisallowed, Registry, Serializer
 from .settings import Settings
 from .task import Task
@@ -45,18 +52,27 @@ __all__ = [
     "ConfigurationError",
     "ConnectionLost",
     "ContentDisallowed",
+    "DeadlineExceeded",
     "InvalidArguments",
     "InvalidResult",
     "NotRegistered",
+    "PayloadTooLarge",
     "Registry",
     "RemoteError",
+    "RequestContext",
+    "RetryPolicy",
     "Serializer",
     "Settings",
+    "SoftTimeLimitExceeded",
     "Task",
     "TaskRPCError",
+    "TimeLimitExceeded",
     "TimeoutError",
+    "TimeoutPolicy",
     "UnknownTask",
+    "Unroutable",
     "Worker",
     "WorkerLost",
     "__version__",
+    "current_request",
 ]

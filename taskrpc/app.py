@@ -7,7 +7,15 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from .codec import Codec
 from .exceptions import ConfigurationError, NotRegistered
+from .policies import RetryPolicy, TimeoutPolicy
+from .policies.retry import (
+    DEFAULT_CONNECT_RETRY,
+    DEFAULT_PUBLISH_RETRY,
+    DEFAULT_RESEND,
+    NO_RETRY,
+)
 from .serializers import Registry, default_registry
 from .settings import Settings
 from .task import Task
@@ -27,6 +35,11 @@ class App:
         broker_url: AMQP URL; falls back to ``TASKRPC_BROKER_URL``, then to
             ``amqp://guest:guest@localhost:5672//``. ``memory://`` runs in one process.
         settings: A complete :class:`~taskrpc.Settings`; other keyword arguments override it.
+        retry: Default :class:`~taskrpc.RetryPolicy` for task failures (none).
+        timeouts: Default :class:`~taskrpc.TimeoutPolicy` of tasks (no run-time limits).
+        connect_retry: Retries of broker connections.
+        publish_retry: Retries of publishes that failed on a broken connection.
+        resend: Client resends when safe (never reached a worker, or idempotent task).
         **options: Any :class:`~taskrpc.Settings` field, e.g. ``default_timeout=10``.
 
     Example:
@@ -44,9 +57,24 @@ class App:
         *,
         broker_url: str | None = None,
         settings: Settings | None = None,
+        retry: RetryPolicy = NO_RETRY,
+        timeouts: TimeoutPolicy | None = None,
+        connect_retry: RetryPolicy = DEFAULT_CONNECT_RETRY,
+        publish_retry: RetryPolicy = DEFAULT_PUBLISH_RETRY,
+        resend: RetryPolicy = DEFAULT_RESEND,
         **options: Any,
     ) -> None:
         self.name = name
+        #: Default retry policy of tasks (task failures on the worker); none by default.
+        self.retry = retry
+        #: Default run-time limits of tasks.
+        self.timeouts = timeouts or TimeoutPolicy()
+        #: Retrying a broker connection that fails or drops.
+        self.connect_retry = connect_retry
+        #: Retrying a publish that failed on a broken connection.
+        self.publish_retry = publish_retry
+        #: Client resends of calls that provably never reached a worker (or are idempotent).
+        self.resend = resend
         overrides = {"broker_url": broker_url, **options}
         if settings is None:
             settings = Settings.from_env(**overrides)
@@ -56,6 +84,7 @@ class App:
             )
         self.settings = settings
         self.serializers: Registry = default_registry()
+        self.codec = Codec(self.serializers, max_size=settings.max_message_size)
         self.tasks: dict[str, Task[Any, Any]] = {}
         self._client: Client | None = None
         self._client_lock = threading.Lock()
@@ -74,6 +103,7 @@ class App:
             )
         except TypeError as exc:
             raise ConfigurationError(str(exc)) from None
+        self.codec = Codec(self.serializers, max_size=self.settings.max_message_size)
 
     def __repr__(self) -> str:
         return f"<App {self.name!r} broker={self.settings.safe_broker_url!r}>"
@@ -83,7 +113,13 @@ class App:
 
     @overload
     def task(
-        self, *, name: str | None = None, queue: str | None = None
+        self,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeouts: TimeoutPolicy | None = None,
+        idempotent: bool = False,
     ) -> Callable[[F], Task[Any, Any]]: ...
 
     def task(
@@ -93,6 +129,9 @@ class App:
         *,
         name: str | None = None,
         queue: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeouts: TimeoutPolicy | None = None,
+        idempotent: bool = False,
     ) -> Any:
         """Register a function as a task; use bare (``@app.task``) or with options.
 
@@ -101,6 +140,10 @@ class App:
             name: Registered name; defaults to ``module.qualname``.
             queue: Queue the task's requests go to; defaults to the app's default queue
                 (as configured when the call is made).
+            retry: Retry policy for the task's failures, e.g.
+                ``RetryPolicy(retry_on=(ConnectionError,), max_retries=3)``.
+            timeouts: Call deadline and soft/hard run-time limits.
+            idempotent: Safe to run twice; lets the client resend it on its own.
 
         Raises:
             ConfigurationError: Another task already has that name.
@@ -110,7 +153,10 @@ class App:
             task_name = name or f"{func.__module__}.{func.__qualname__}"
             if task_name in self.tasks:
                 raise ConfigurationError(f"a task named {task_name!r} is already registered")
-            task: Task[Any, Any] = Task(self, func, name=task_name, queue=queue)
+            task: Task[Any, Any] = Task(
+                self, func, name=task_name, queue=queue, retry=retry, timeouts=timeouts,
+                idempotent=idempotent,
+            )
             self.tasks[task_name] = task
             return task
 

@@ -6,14 +6,19 @@ Every exception taskrpc raises derives from :class:`TaskRPCError`::
     ├── ConfigurationError        bad settings, bad APP path, bad task definition
     ├── NotRegistered             a task name this app does not know (local lookup)
     ├── BrokerError               talking to the broker failed
-    │   └── ConnectionLost        the connection (or the reply queue) went away mid-call
+    │   ├── ConnectionLost        the connection (or the reply queue) went away mid-call
+    │   └── Unroutable            no queue is bound for the request (mandatory publish)
+    ├── SoftTimeLimitExceeded     raised inside a task that ran past its soft limit
     ├── ClientClosed              the client was closed while a call waited
+    ├── PayloadTooLarge           a body over the size limit (refused before sending)
     ├── TimeoutError              no reply within the call's timeout (also a builtin TimeoutError)
     └── RemoteError               the worker answered with an error
         ├── UnknownTask           the worker has no task of that name
         ├── InvalidArguments      arguments failed validation on the worker
         ├── InvalidResult         the task's result failed validation or serialization
         ├── BadRequest            the request could not be decoded
+        ├── DeadlineExceeded      the request reached a worker too late and was not run
+        ├── TimeLimitExceeded     the task ran past its time limit and was stopped
         └── WorkerLost            the process running the task died
 
 Remote errors travel as data (type name, message, traceback text); the caller never
@@ -49,12 +54,33 @@ class ConnectionLost(BrokerError):
     """The broker connection or the reply queue was lost while the call was pending."""
 
 
+class Unroutable(BrokerError):
+    """The broker returned the request: no queue is bound to its routing key."""
+
+
+class SoftTimeLimitExceeded(TaskRPCError):
+    """Raised inside a task when it runs past its soft time limit; the task may catch it."""
+
+
+class PayloadTooLarge(TaskRPCError, ValueError):
+    """A message body is larger than ``Settings.max_message_size``."""
+
+
 class ClientClosed(TaskRPCError):
     """The client was closed; pending and new calls fail with this."""
 
 
 class TimeoutError(TaskRPCError, builtins.TimeoutError):  # noqa: A001 - deliberate shadow
-    """No reply arrived before the deadline."""
+    """No reply arrived before the deadline.
+
+    Attributes:
+        started: ``False`` when the request is known not to have run (it expired before
+            a worker took it), ``None`` when that is not known.
+    """
+
+    def __init__(self, message: str, *, started: bool | None = None) -> None:
+        super().__init__(message)
+        self.started = started
 
 
 class RemoteError(TaskRPCError):
@@ -102,9 +128,8 @@ class InvalidArguments(RemoteError):
 
     code = "invalid_arguments"
 
-    @property
     def errors(self) -> list[dict[str, Any]]:
-        """The validation errors, one dict per failing field."""
+        """The validation errors, one dict per failing field (like pydantic's ``errors()``)."""
         return list(self.details or [])
 
 
@@ -120,6 +145,18 @@ class BadRequest(RemoteError):
     code = "bad_request"
 
 
+class DeadlineExceeded(RemoteError):
+    """The request's deadline passed before a worker started it; it was not run."""
+
+    code = "deadline_exceeded"
+
+
+class TimeLimitExceeded(RemoteError):
+    """The task ran past its soft (uncaught) or hard time limit and was stopped."""
+
+    code = "time_limit_exceeded"
+
+
 class WorkerLost(RemoteError):
     """The worker process running the task died before it finished."""
 
@@ -129,5 +166,14 @@ class WorkerLost(RemoteError):
 #: Wire error code -> exception class used to rebuild it on the caller.
 ERROR_CODES: dict[str, type[RemoteError]] = {
     cls.code: cls
-    for cls in (RemoteError, UnknownTask, InvalidArguments, InvalidResult, BadRequest, WorkerLost)
+    for cls in (
+        RemoteError,
+        UnknownTask,
+        InvalidArguments,
+        InvalidResult,
+        BadRequest,
+        DeadlineExceeded,
+        TimeLimitExceeded,
+        WorkerLost,
+    )
 }

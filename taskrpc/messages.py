@@ -20,6 +20,8 @@ PROTOCOL_VERSION = 1
 HEADER_PROTOCOL = "taskrpc-protocol"
 #: Header naming the task a request is for.
 HEADER_TASK = "taskrpc-task"
+#: Header on requests: the absolute deadline, in seconds since the Unix epoch (float).
+HEADER_DEADLINE = "taskrpc-deadline"
 #: Header on replies: ``"ok"`` or ``"error"``.
 HEADER_STATUS = "taskrpc-status"
 
@@ -90,6 +92,7 @@ class Outcome:
     ok: bool
     body: bytes
     content_type: str
+    content_encoding: str = "binary"
     error_code: str | None = None
 
 

@@ -45,6 +45,8 @@ class Settings:
     duplicate_window: int = 10_000
     #: Seconds to wait for a broker connection before giving up.
     connect_timeout: float = 5.0
+    #: Largest message body, in bytes, a client sends or a worker accepts.
+    max_message_size: int = 4 * 1024 * 1024
     #: Mark requests persistent (delivery mode 2). Off: RPC requests outlive no broker restart.
     persistent_requests: bool = False
 

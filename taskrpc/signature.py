@@ -45,7 +45,9 @@ class Signature:
         try:
             bound = self._sig.bind(*args, **kwargs)
         except TypeError as exc:
-            raise InvalidArguments(str(exc), type_name="TypeError") from None
+            raise InvalidArguments(
+                str(exc), type_name="TypeError", details=self._binding_errors(args, kwargs)
+            ) from None
         try:
             model = self._model.model_validate(bound.arguments)
         except pydantic.ValidationError as exc:
@@ -56,6 +58,42 @@ class Signature:
         for name in bound.arguments:
             bound.arguments[name] = values[name]
         return list(bound.args), dict(bound.kwargs)
+
+    def _binding_errors(self, args: list[Any], kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+        """Name every field a call that does not bind gets wrong (missing, unexpected)."""
+        params = list(self._sig.parameters.values())
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        has_var_kw = any(p.kind is _VAR_KEYWORD for p in params)
+        has_var_pos = any(p.kind is _VAR_POSITIONAL for p in params)
+        errors: list[dict[str, Any]] = []
+        if len(args) > len(positional) and not has_var_pos:
+            errors.append(
+                {
+                    "loc": [len(positional)],
+                    "msg": "too many positional arguments",
+                    "type": "unexpected_positional_argument",
+                }
+            )
+        given = {p.name for p in positional[: len(args)]} | set(kwargs)
+        if not has_var_kw:
+            known = {p.name for p in params}
+            errors += [
+                {
+                    "loc": [name],
+                    "msg": "unexpected keyword argument",
+                    "type": "unexpected_keyword_argument",
+                }
+                for name in kwargs
+                if name not in known
+            ]
+        errors += [
+            {"loc": [p.name], "msg": "Field required", "type": "missing"}
+            for p in params
+            if p.default is p.empty
+            and p.name not in given
+            and p.kind not in (_VAR_POSITIONAL, _VAR_KEYWORD)
+        ]
+        return errors
 
     def dump_result(self, value: Any) -> Any:
         """Validate ``value`` against the return type and reduce it to JSON-compatible data."""

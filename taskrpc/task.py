@@ -8,6 +8,7 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
+from .policies import RetryPolicy, TimeoutPolicy
 from .signature import Signature
 
 if TYPE_CHECKING:
@@ -26,14 +27,30 @@ class Task(Generic[P, R]):
     Attributes:
         name: The name the task is registered and requested under.
         queue: The queue its requests are routed to.
+        retry: Retry policy for failures of the task itself (``None``: the app's).
+        timeouts: Call deadline and run-time limits (``None``: the app's).
+        idempotent: Running it twice is harmless, so the client may resend it on its own.
         signature: Argument and result validation derived from the type hints.
     """
 
-    def __init__(self, app: App, fn: Callable[P, R], *, name: str, queue: str | None) -> None:
+    def __init__(
+        self,
+        app: App,
+        fn: Callable[P, R],
+        *,
+        name: str,
+        queue: str | None,
+        retry: RetryPolicy | None = None,
+        timeouts: TimeoutPolicy | None = None,
+        idempotent: bool = False,
+    ) -> None:
         self.app = app
         self.fn = fn
         self.name = name
         self._queue = queue
+        self.retry = retry
+        self.timeouts = timeouts
+        self.idempotent = idempotent
         self.signature = Signature(fn)
         self.is_async = inspect.iscoroutinefunction(fn)
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
@@ -66,18 +83,24 @@ class Task(Generic[P, R]):
         *,
         timeout: float | None = None,
         queue: str | None = None,
+        retry: RetryPolicy | None = None,
     ) -> AsyncResult[R]:
         """Send a request with explicit options.
 
         Parameters:
             args: Positional arguments.
             kwargs: Keyword arguments.
-            timeout: Seconds the call may take, from now; ``None`` uses the app's default.
+            timeout: Seconds the call may take, from now; ``None`` uses the task's
+                ``timeouts.call``, else the app's ``default_timeout``.
             queue: Route to this queue instead of the task's own.
+            retry: How the client resends when that is safe (``None``: the app's
+                ``resend`` policy).
 
         Returns:
             A handle whose :meth:`~taskrpc.AsyncResult.get` returns the validated result.
         """
+        if timeout is None and self.timeouts is not None:
+            timeout = self.timeouts.call
         return self.app.client.send(
             self.name,
             args,
@@ -85,6 +108,8 @@ class Task(Generic[P, R]):
             timeout=timeout,
             queue=queue or self.queue,
             load_result=self.signature.load_result,
+            retry=retry,
+            idempotent=self.idempotent,
         )
 
     def run(self, args: list[Any], kwargs: dict[str, Any]) -> Any:

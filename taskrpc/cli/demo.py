@@ -55,7 +55,7 @@ def demo(broker: str, loglevel: str) -> None:
         try:
             fib.delay(MAX_N + 1).get(timeout=10)
         except InvalidArguments as exc:
-            click.echo(f"  fib({MAX_N + 1}) refused by the worker: {exc.errors[0]['msg']}")
+            click.echo(f"  fib({MAX_N + 1}) refused by the worker: {exc.errors()[0]['msg']}")
         else:
             click.echo("  expected a validation error", err=True)
             sys.exit(EXIT_TASK_FAILED)

@@ -12,10 +12,19 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from ..exceptions import TaskRPCError
 
 logger = logging.getLogger("taskrpc.client")
+
+
+class RawReply(NamedTuple):
+    """A reply as received, not yet decoded (decoding happens in the caller's thread)."""
+
+    body: bytes
+    content_type: str | None
+    content_encoding: str | None = None
 
 
 class PendingCall:
@@ -25,6 +34,8 @@ class PendingCall:
         "id",
         "task",
         "deadline",
+        "request",
+        "resendable",
         "_event",
         "_reply",
         "_error",
@@ -36,8 +47,12 @@ class PendingCall:
         self.id = call_id
         self.task = task
         self.deadline = deadline
+        #: The encoded request, kept only for calls the client may send again.
+        self.request: Any = None
+        #: Whether the client may resend the call if its reply queue is lost.
+        self.resendable = False
         self._event = threading.Event()
-        self._reply: tuple[bytes, str | None] | None = None
+        self._reply: RawReply | None = None
         self._error: BaseException | None = None
         self._callbacks: list[Callable[[PendingCall], None]] = []
 
@@ -50,8 +65,8 @@ class PendingCall:
         """Block until settled or ``timeout`` seconds pass; return whether it is settled."""
         return self._event.wait(timeout)
 
-    def outcome(self) -> tuple[tuple[bytes, str | None] | None, BaseException | None]:
-        """``(raw reply body and content type, None)`` or ``(None, local error)``."""
+    def outcome(self) -> tuple[RawReply | None, BaseException | None]:
+        """``(raw reply, None)`` or ``(None, local error)``."""
         return self._reply, self._error
 
     def add_done_callback(self, callback: Callable[[PendingCall], None]) -> None:
@@ -66,7 +81,7 @@ class PendingCall:
                 return  # _settle is running it
         callback(self)
 
-    def _settle(self, reply: tuple[bytes, str | None] | None, error: BaseException | None) -> None:
+    def _settle(self, reply: RawReply | None, error: BaseException | None) -> None:
         self._reply, self._error = reply, error
         self._event.set()
         while self._callbacks:
@@ -110,7 +125,7 @@ class ReplyRouter:
         with self._lock:
             self._pending.pop(call_id, None)
 
-    def deliver(self, correlation_id: str | None, body: bytes, content_type: str | None) -> bool:
+    def deliver(self, correlation_id: str | None, reply: RawReply) -> bool:
         """Hand a reply to its call. Returns ``False`` for unknown and duplicate replies."""
         with self._lock:
             call = self._pending.pop(correlation_id, None) if correlation_id else None
@@ -126,14 +141,19 @@ class ReplyRouter:
         if call is None:
             logger.debug("dropped %s reply, correlation_id=%r", kind, correlation_id)
             return False
-        call._settle((body, content_type), None)
+        call._settle(reply, None)
         return True
 
-    def fail_all(self, error: TaskRPCError) -> int:
-        """Fail every pending call with ``error``; returns how many there were."""
+    def take_all(self) -> list[PendingCall]:
+        """Stop tracking every pending call and return them."""
         with self._lock:
             calls = list(self._pending.values())
             self._pending.clear()
+        return calls
+
+    def fail_all(self, error: TaskRPCError) -> int:
+        """Fail every pending call with ``error``; returns how many there were."""
+        calls = self.take_all()
         for call in calls:
             call._settle(None, error)
         return len(calls)

@@ -1,19 +1,22 @@
 """The thread-safe, blocking client.
 
 Two connections, each owned by one thread, because py-amqp connections are not
-thread-safe: callers publish on the first (under a lock), and a listener thread
-consumes the exclusive callback queue on the second.
+thread-safe: callers publish on the first (under a lock, with publisher confirms), and
+a listener thread consumes the exclusive callback queue on the second.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from kombu import Connection
 
-from ..exceptions import BrokerError, ClientClosed
+from ..exceptions import BrokerError, ClientClosed, ConnectionLost, Unroutable
+from ..policies import RetryPolicy, retry_call
 from ..transport import connect, declare_task_queues, task_exchange
 from .base import OutgoingRequest, RequestBuilder, ResultLoader
 from .listener import ReplyListener
@@ -29,7 +32,9 @@ logger = logging.getLogger("taskrpc.client")
 class Client:
     """Sends requests and matches their replies. Usually reached as ``app.client``.
 
-    Many calls may be in flight at once, from any number of threads.
+    Many calls may be in flight at once, from any number of threads. Creating a client
+    does not block: it connects in the background, and each call waits for the
+    connection at most until its own deadline.
 
     Example:
         >>> client = Client(app)  # doctest: +SKIP
@@ -41,19 +46,16 @@ class Client:
         self.app = app
         self._builder = RequestBuilder(app)
         self._router = ReplyRouter(app.settings.duplicate_window)
-        self._exchange_name = app.settings.exchange
         self._declared: set[str] = set()
         self._publish_lock = threading.Lock()
         self._closed = False
-        self._listener = ReplyListener(app.settings, self._router)
-        self._listener.start_and_wait()
         self._connection: Connection | None = None
         self._channel: Any = None
-        try:
-            self._ensure_channel()
-        except BaseException:
-            self._listener.stop()
-            raise
+        self._returned: str | None = None
+        self._listener = ReplyListener(
+            app.settings, self._router, app.connect_retry, on_resend=self._resend
+        )
+        self._listener.start()
 
     @property
     def stats(self) -> ReplyStats:
@@ -84,30 +86,37 @@ class Client:
         timeout: float | None = None,
         queue: str | None = None,
         load_result: ResultLoader | None = None,
+        retry: RetryPolicy | None = None,
+        idempotent: bool = False,
     ) -> AsyncResult[Any]:
-        """Publish a request for ``task`` and return its handle at once.
+        """Publish a request for ``task`` and return its handle once the broker has it.
+
+        Parameters:
+            retry: Resend policy for failed publishes (``None``: the app's ``resend``).
+            idempotent: Also resend, keeping the request id, if the reply queue is lost.
 
         Raises:
             ClientClosed: The client is closed.
-            BrokerError: The request could not be published.
+            BrokerError: No connection before the call's deadline, or the publish failed.
+            Unroutable: No queue is bound for the request.
         """
         if self._closed:
             raise ClientClosed("client is closed")
         request = self._builder.build(
-            task,
-            args,
-            kwargs,
-            reply_to=self._listener.reply_to,
-            queue=queue or self.app.settings.default_queue,
-            timeout=timeout,
+            task, args, kwargs, reply_to=None,
+            queue=queue or self.app.settings.default_queue, timeout=timeout,
         )
+        reply_to = self._listener.wait_ready(request.deadline - time.monotonic())
+        request.properties["reply_to"] = reply_to
         call = PendingCall(request.id, task, request.deadline)
+        if idempotent:
+            call.request, call.resendable = request, True
         self._router.add(call)  # before publishing: the reply can beat us back
         try:
-            self._publish(request)
-        except Exception as exc:
+            self._publish_with_retry(request, retry or self.app.resend)
+        except BaseException:
             self._router.discard(call.id)
-            raise BrokerError(f"could not publish {task}: {exc}") from exc
+            raise
         return AsyncResult(self.app, call, load_result)
 
     def call(self, task: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
@@ -122,9 +131,7 @@ class Client:
         self._listener.stop()
         self._router.fail_all(ClientClosed("client closed while the call was pending"))
         with self._publish_lock:
-            if self._connection is not None:
-                self._connection.release()
-                self._connection = None
+            self._drop_connection()
 
     def __enter__(self) -> Client:
         return self
@@ -132,34 +139,88 @@ class Client:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _publish(self, request: OutgoingRequest) -> None:
-        with self._publish_lock:
-            channel = self._ensure_channel()
-            if request.queue not in self._declared:
-                declare_task_queues(channel, self.app.settings, [request.queue])
-                self._declared.add(request.queue)
-            message = channel.prepare_message(
-                request.body,
-                content_type=request.content_type,
-                content_encoding="binary",
-                headers=request.headers,
-                properties=request.properties,
+    def _publish_with_retry(self, request: OutgoingRequest, policy: RetryPolicy) -> None:
+        try:
+            retry_call(
+                lambda: self._publish(request),
+                policy,
+                errors=(ConnectionLost,),
+                what=f"publishing {request.task} [{request.id}]",
+                deadline=request.deadline,
             )
+        except ConnectionLost as exc:
+            raise BrokerError(f"could not publish {request.task}: {exc}") from exc
+
+    def _publish(self, request: OutgoingRequest) -> None:
+        """Publish once; ``ConnectionLost`` means it provably did not reach a queue."""
+        with self._publish_lock:
             try:
-                channel.basic_publish(message, self._exchange_name, request.queue)
-            except Exception:
-                self._drop_connection()
+                channel = self._ensure_channel()
+                if request.queue not in self._declared:
+                    declare_task_queues(channel, self.app.settings, [request.queue])
+                    self._declared.add(request.queue)
+                message = channel.prepare_message(
+                    request.body,
+                    content_type=request.content_type,
+                    content_encoding=request.content_encoding,
+                    headers=request.headers,
+                    properties=request.properties,
+                )
+                self._returned = None
+                channel.basic_publish(
+                    message, self.app.settings.exchange, request.queue, mandatory=True,
+                    confirm_timeout=max(request.deadline - time.monotonic(), 0.001),
+                )
+            except ClientClosed:
                 raise
+            except Exception as exc:  # unconnected, unwritten or unconfirmed: safe to resend
+                self._drop_connection()
+                raise ConnectionLost(f"{type(exc).__name__}: {exc}") from exc
+            if self._returned is not None:
+                self._declared.discard(request.queue)
+                raise Unroutable(
+                    f"no queue is bound for {request.task} on {request.queue!r} "
+                    f"({self._returned}); is the queue deleted?"
+                )
+
+    def _resend(self, calls: list[PendingCall]) -> None:
+        """Send idempotent calls again, same ids, to the new reply queue (listener thread)."""
+        for call in calls:
+            left = call.deadline - time.monotonic()
+            if left <= 0:
+                continue  # its get() times out on its own
+            request: OutgoingRequest = call.request
+            properties = {
+                **request.properties,
+                "reply_to": self._listener.reply_to,
+                "expiration": str(max(1, int(left * 1000))),
+            }
+            try:
+                self._publish_with_retry(
+                    dataclasses.replace(request, properties=properties), self.app.resend
+                )
+            except Exception as exc:
+                self._router.fail(call, exc)
 
     def _ensure_channel(self) -> Any:
         if self._closed:
             raise ClientClosed("client is closed")
         if self._channel is None:
-            connection = connect(self.app.settings)
-            channel = connection.channel()
-            task_exchange(self.app.settings)(channel).declare()
+            connection = connect(self.app.settings, confirms=True)
+            try:
+                channel = connection.channel()
+                task_exchange(self.app.settings)(channel).declare()
+                events = getattr(channel, "events", None)
+                if events is not None:  # py-amqp: mandatory publishes come back here
+                    events["basic_return"].add(self._on_return)
+            except Exception:
+                connection.release()
+                raise
             self._connection, self._channel = connection, channel
         return self._channel
+
+    def _on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
+        self._returned = str(exc)
 
     def _drop_connection(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None

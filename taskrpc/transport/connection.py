@@ -14,8 +14,11 @@ from ..settings import Settings
 MEMORY_POLLING_INTERVAL = 0.001
 
 
-def connect(settings: Settings) -> Connection:
+def connect(settings: Settings, *, confirms: bool = False) -> Connection:
     """Open a connection to the broker, failing within ``settings.connect_timeout``.
+
+    With ``confirms``, its channels use publisher confirms: ``basic_publish`` returns once
+    the broker has taken the message, and raises if it refused it.
 
     Raises:
         BrokerError: The broker cannot be reached; the message carries no password.
@@ -23,10 +26,13 @@ def connect(settings: Settings) -> Connection:
     connection = Connection(
         settings.broker_url,
         connect_timeout=settings.connect_timeout,
-        transport_options={"polling_interval": MEMORY_POLLING_INTERVAL},
+        transport_options={
+            "polling_interval": MEMORY_POLLING_INTERVAL,
+            "confirm_publish": confirms,
+        },
     )
     try:
-        connection.connect()
+        connection.ensure_connection(max_retries=0)  # one try; our RetryPolicy retries
     except Exception as exc:
         connection.release()
         raise BrokerError(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import BrokerError, ConfigurationError
 from ..transport import connect
-from .consumer import ConsumeLoop
+from .consumer import ConsumeLoop, RecentReplies
 from .executor import Job, execute
 from .pools import POOLS, Pool, make_pool
 
@@ -63,6 +63,7 @@ class Worker:
         #: Set once the worker consumes its queues.
         self.ready = threading.Event()
         self._loop: ConsumeLoop | None = None
+        self._recent = RecentReplies()
         self._stopping = False
 
     def __repr__(self) -> str:
@@ -148,11 +149,7 @@ class Worker:
     def _serve(self, connection: object) -> None:
         assert self.pool is not None
         self._loop = loop = ConsumeLoop(
-            self.app,
-            connection,
-            self.pool,
-            self.queues,
-            self.prefetch,  # type: ignore[arg-type]
+            self.app, connection, self.pool, self.queues, self.prefetch, self._recent
         )
         if self._stopping:
             loop.stop()

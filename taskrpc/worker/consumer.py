@@ -16,7 +16,7 @@ from kombu import Connection, Consumer
 from kombu.message import Message
 
 from ..exceptions import BadRequest
-from ..messages import HEADER_TASK, Outcome, reply_headers
+from ..messages import HEADER_DEADLINE, HEADER_TASK, Outcome, reply_headers
 from ..transport import EventPump, declare_task_queues
 from .executor import Job, error_outcome
 from .pools import Pool
@@ -34,10 +34,17 @@ class ConsumeLoop:
     """Serves ``queues`` on one connection until :meth:`stop`; one instance per connection."""
 
     def __init__(
-        self, app: App, connection: Connection, pool: Pool, queues: list[str], prefetch: int
+        self,
+        app: App,
+        connection: Connection,
+        pool: Pool,
+        queues: list[str],
+        prefetch: int,
+        recent: RecentReplies,
     ) -> None:
         self.app = app
         self.pool = pool
+        self._recent = recent
         self.pump = EventPump(connection)
         self._channel = connection.channel()
         self._channel.basic_qos(0, prefetch, False)
@@ -95,6 +102,11 @@ class ConsumeLoop:
             logger.warning(
                 "redelivered request %s [%s]: it may have run before", job.task, job.request_id
             )
+        cached = self._recent.get(_reply_key(message))
+        if cached is not None:  # answered already (a lost ack, or a resend): answer again
+            logger.info("request %s [%s] answered from the reply cache", job.task, job.request_id)
+            self._on_done(tag, cached)
+            return
         if not job.task:
             error = BadRequest(f"request has no {HEADER_TASK!r} header", type_name="BadRequest")
             self._on_done(tag, error_outcome(self.app, error))
@@ -109,6 +121,9 @@ class ConsumeLoop:
         while self._completed:
             tag, outcome = self._completed.popleft()
             message = self._in_flight.pop(tag)
+            key = _reply_key(message)
+            if key is not None:
+                self._recent.put(key, outcome)
             self._reply(message, outcome)
             message.ack()  # only now: a crash before this line means redelivery
 
@@ -124,7 +139,7 @@ class ConsumeLoop:
         reply = self._channel.prepare_message(
             outcome.body,
             content_type=outcome.content_type,
-            content_encoding="binary",
+            content_encoding=outcome.content_encoding,
             headers=reply_headers(outcome.ok),
             properties=reply_properties,
         )
@@ -144,14 +159,56 @@ class ConsumeLoop:
         )
 
 
+class RecentReplies:
+    """The last few replies sent, by request id, to answer a redelivery without rerunning.
+
+    A request comes back after a reconnection when its ack was lost with the old
+    connection; if its reply is still here, the worker sends it again instead of running
+    the task twice. Bounded in count and in the size of what it keeps.
+    """
+
+    def __init__(self, capacity: int = 256, max_body: int = 256 * 1024) -> None:
+        self._entries: collections.OrderedDict[ReplyKey, Outcome] = collections.OrderedDict()
+        self._capacity = capacity
+        self._max_body = max_body
+
+    def put(self, key: ReplyKey, outcome: Outcome) -> None:
+        """Remember ``outcome`` unless it is too large."""
+        if len(outcome.body) > self._max_body:
+            return
+        self._entries[key] = outcome
+        if len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+
+    def get(self, key: ReplyKey | None) -> Outcome | None:
+        """The reply sent for ``key``, if remembered."""
+        return None if key is None else self._entries.get(key)
+
+
+#: A reply's address: correlation ids are only unique per reply queue.
+ReplyKey = tuple[str, str]
+
+
+def _reply_key(message: Message) -> ReplyKey | None:
+    properties = message.properties
+    reply_to, correlation_id = properties.get("reply_to"), properties.get("correlation_id")
+    if not reply_to or not correlation_id:
+        return None
+    return (str(reply_to), str(correlation_id))
+
+
 def _job_of(message: Message) -> Job:
     properties = message.properties
     headers = message.headers or {}
     task = headers.get(HEADER_TASK)
+    deadline = headers.get(HEADER_DEADLINE)
     return Job(
         request_id=str(properties.get("correlation_id") or properties.get("message_id") or ""),
         task=task if isinstance(task, str) else "",
         body=message.body,
         content_type=message.content_type or None,
+        content_encoding=message.content_encoding or None,
+        headers=headers,
+        deadline=float(deadline) if isinstance(deadline, (int, float)) else None,
         redelivered=bool(message.delivery_info.get("redelivered")),
     )

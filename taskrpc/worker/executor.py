@@ -8,18 +8,30 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pydantic
 import pydantic_core
 
-from ..exceptions import BadRequest, InvalidResult, RemoteError, UnknownTask
+from ..context import RequestContext, set_current
+from ..exceptions import (
+    BadRequest,
+    DeadlineExceeded,
+    InvalidResult,
+    PayloadTooLarge,
+    RemoteError,
+    SoftTimeLimitExceeded,
+    TimeLimitExceeded,
+    UnknownTask,
+)
 from ..messages import ErrorInfo, Outcome, ReplyBody, RequestBody
 from ..serializers import ContentDisallowed
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..task import Task
 
 logger = logging.getLogger("taskrpc.worker")
 
@@ -32,47 +44,63 @@ class Job:
     task: str
     body: bytes
     content_type: str | None
+    content_encoding: str | None = None
+    headers: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: Absolute deadline, seconds since the epoch, or ``None``.
+    deadline: float | None = None
     redelivered: bool = False
 
 
 def execute(app: App, job: Job) -> Outcome:
     """Run ``job`` against ``app``'s registry and return the encoded reply."""
-    serializer = app.serializers.by_name(app.settings.serializer)
+    serializer = app.codec.serializer_for(job.content_type, app.settings.serializer)
     try:
         reply = ReplyBody(ok=True, result=_run(app, job))
     except RemoteError as exc:
+        logger.warning("request %s [%s] refused: %s", job.task, job.request_id, exc)
         reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(exc))
     except Exception as exc:
         logger.info("task %s [%s] raised %s", job.task, job.request_id, type(exc).__name__)
         reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(exc))
+    return encode_reply(app, reply, serializer)
+
+
+def error_outcome(app: App, error: RemoteError, content_type: str | None = None) -> Outcome:
+    """An encoded error reply, for failures found outside a task run."""
+    serializer = app.codec.serializer_for(content_type, app.settings.serializer)
+    return encode_reply(app, ReplyBody(ok=False, error=ErrorInfo.from_exception(error)), serializer)
+
+
+def encode_reply(app: App, reply: ReplyBody, serializer: str) -> Outcome:
+    """Encode ``reply``; if the result cannot be encoded, encode an error reply instead."""
     try:
-        body = serializer.dumps(reply.model_dump(mode="json"))
+        encoded = app.codec.encode(reply.model_dump(mode="json"), serializer)
     except (ValueError, TypeError) as exc:  # checked before replying, as promised
-        error = InvalidResult(f"result could not be encoded: {exc}", type_name=type(exc).__name__)
+        kind = "too large" if isinstance(exc, PayloadTooLarge) else "not encodable"
+        error = InvalidResult(f"result {kind}: {exc}", type_name=type(exc).__name__)
         reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(error))
-        body = serializer.dumps(reply.model_dump(mode="json"))
+        encoded = app.codec.encode(reply.model_dump(mode="json"), app.settings.serializer)
     code = reply.error.code if reply.error else None
-    return Outcome(ok=reply.ok, body=body, content_type=serializer.content_type, error_code=code)
-
-
-def error_outcome(app: App, error: RemoteError) -> Outcome:
-    """An encoded error reply, for failures found before a job reaches a pool."""
-    serializer = app.serializers.by_name(app.settings.serializer)
-    reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(error))
     return Outcome(
-        ok=False,
-        body=serializer.dumps(reply.model_dump(mode="json")),
-        content_type=serializer.content_type,
-        error_code=error.code,
+        ok=reply.ok,
+        body=encoded.body,
+        content_type=encoded.content_type,
+        content_encoding=encoded.content_encoding,
+        error_code=code,
     )
 
 
 def _run(app: App, job: Job) -> Any:
+    if job.deadline is not None and time.time() > job.deadline:
+        raise DeadlineExceeded(
+            f"request {job.request_id} reached the worker after its deadline; not run",
+            type_name="DeadlineExceeded",
+        )
     task = app.tasks.get(job.task)
     if task is None:
         raise UnknownTask(f"no task named {job.task!r} on this worker", type_name="UnknownTask")
     request = _decode(app, job)
-    value = task.run(request.args, request.kwargs)
+    value = _run_with_retries(app, task, job, request)
     try:
         return task.signature.dump_result(value)
     except pydantic.ValidationError as exc:
@@ -84,11 +112,43 @@ def _run(app: App, job: Job) -> Any:
         raise InvalidResult(str(exc), type_name="PydanticSerializationError") from None
 
 
+def _run_with_retries(app: App, task: Task[Any, Any], job: Job, request: RequestBody) -> Any:
+    policy = task.retry or app.retry
+    retries, last_error = 0, None
+    while True:
+        context = RequestContext(
+            id=job.request_id, task=task.name, retries=retries, last_error=last_error,
+            deadline=job.deadline, redelivered=job.redelivered,
+        )
+        token = set_current(context)
+        try:
+            return task.run(request.args, request.kwargs)
+        except SoftTimeLimitExceeded as exc:
+            raise TimeLimitExceeded(str(exc), type_name="SoftTimeLimitExceeded") from None
+        except Exception as exc:
+            retries += 1
+            if not policy.should_retry(retries, exc):
+                raise
+            delay = policy.delay(retries)
+            if job.deadline is not None and time.time() + delay >= job.deadline:
+                raise  # a retry could not finish in time: report this failure
+            last_error = repr(exc)
+            logger.warning(
+                "task %s [%s] failed with %s; retry %d/%d in %.2f s",
+                task.name, job.request_id, last_error, retries, policy.max_retries, delay,
+            )
+            time.sleep(delay)
+        finally:
+            token.var.reset(token)
+
+
 def _decode(app: App, job: Job) -> RequestBody:
     try:
-        data = app.serializers.for_content_type(job.content_type).loads(job.body)
+        data = app.codec.decode(job.body, job.content_type, job.content_encoding, job.headers)
     except ContentDisallowed as exc:
         raise BadRequest(str(exc), type_name="ContentDisallowed") from None
+    except PayloadTooLarge as exc:
+        raise BadRequest(str(exc), type_name="PayloadTooLarge") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"undecodable body: {exc}", type_name="DecodeError") from None
     if not isinstance(data, Mapping):

@@ -14,6 +14,7 @@ from taskrpc import (
     ClientClosed,
     InvalidArguments,
     RemoteError,
+    RetryPolicy,
     TimeoutError,
     UnknownTask,
 )
@@ -84,7 +85,7 @@ def test_invalid_arguments_name_the_field(tasks):
     add, *_ = tasks
     with pytest.raises(InvalidArguments) as info:
         add.delay(1, b="two").get(timeout=10)
-    assert info.value.errors[0]["loc"] == ["b"]
+    assert info.value.errors()[0]["loc"] == ["b"]
 
 
 def test_an_unknown_task_gets_its_own_error(tasks, rpc_app):
@@ -135,7 +136,16 @@ def test_closing_the_client_fails_waiting_calls(tasks, rpc_app):
 def test_an_unreachable_broker_fails_fast_with_a_clean_message():
     from taskrpc import App
 
-    app = App("x", broker_url="amqp://user:s3cret@127.0.0.1:1//", connect_timeout=1)
+    app = App(
+        "x",
+        broker_url="amqp://user:s3cret@127.0.0.1:1//",
+        connect_retry=RetryPolicy(max_retries=2, backoff=0.05),
+    )
+    started = time.monotonic()
     with pytest.raises(BrokerError) as info:
-        app.send_task("anything")
+        app.send_task("anything", timeout=30)
+    assert time.monotonic() - started < 10  # the retry budget, not the 30 s deadline
     assert "s3cret" not in str(info.value)
+    with pytest.raises(BrokerError):  # and within the deadline when that is shorter
+        App("y", broker_url="amqp://127.0.0.1:1//").send_task("anything", timeout=0.5)
+    app.close()

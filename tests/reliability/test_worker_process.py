@@ -149,7 +149,7 @@ def test_malformed_requests_get_an_error_reply_and_the_worker_keeps_serving(
         body,
         content_type=content_type,
         headers={HEADER_PROTOCOL: 1, **headers},
-        properties={"correlation_id": call.id, "reply_to": client._listener.reply_to},
+        properties={"correlation_id": call.id, "reply_to": client._listener.wait_ready(10)},
     )
     with pytest.raises(BadRequest):
         AsyncResult(app, call, None).get()

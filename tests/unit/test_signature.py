@@ -26,7 +26,7 @@ def test_arguments_are_coerced_to_the_annotated_types():
 def test_an_invalid_argument_names_the_field():
     with pytest.raises(InvalidArguments) as info:
         Signature(move).validate([{"x": "one", "y": 2}], {})
-    assert info.value.errors[0]["loc"] == ["point", "x"]
+    assert info.value.errors()[0]["loc"] == ["point", "x"]
     assert "point.x" in str(info.value)
 
 

@@ -1,0 +1,9 @@
+"""Retry and timeout policies: frozen, typed, keyword-only objects; seconds as floats.
+
+Set on the app, the task or the call; the most specific one wins, whole.
+"""
+
+from .retry import RetryPolicy, retry_call
+from .timeout import TimeoutPolicy
+
+__all__ = ["RetryPolicy", "TimeoutPolicy", "retry_call"]
