@@ -9,6 +9,7 @@ Example:
 """
 
 from .app import App
+from .client.aio import AsyncCall, AsyncClient
 from .client.result import AsyncResult
 from .client.sync import Client
 from .context import RequestContext, current_request
@@ -44,6 +45,8 @@ __version__ = "0.1.0"
 __all__ = [
     "PROTOCOL_VERSION",
     "App",
+    "AsyncCall",
+    "AsyncClient",
     "AsyncResult",
     "BadRequest",
     "BrokerError",

@@ -21,6 +21,7 @@ from .settings import Settings
 from .task import Task
 
 if TYPE_CHECKING:
+    from .client.aio import AsyncClient
     from .client.result import AsyncResult
     from .client.sync import Client
 
@@ -87,6 +88,7 @@ class App:
         self.codec = Codec(self.serializers, max_size=settings.max_message_size)
         self.tasks: dict[str, Task[Any, Any]] = {}
         self._client: Client | None = None
+        self._async_client: AsyncClient | None = None
         self._client_lock = threading.Lock()
 
     def configure(self, **options: Any) -> None:
@@ -95,7 +97,7 @@ class App:
         Raises:
             ConfigurationError: The client is already connected, or an option is unknown.
         """
-        if self._client is not None:
+        if self._client is not None or self._async_client is not None:
             raise ConfigurationError("configure the app before its client connects")
         try:
             self.settings = dataclasses.replace(
@@ -154,7 +156,12 @@ class App:
             if task_name in self.tasks:
                 raise ConfigurationError(f"a task named {task_name!r} is already registered")
             task: Task[Any, Any] = Task(
-                self, func, name=task_name, queue=queue, retry=retry, timeouts=timeouts,
+                self,
+                func,
+                name=task_name,
+                queue=queue,
+                retry=retry,
+                timeouts=timeouts,
                 idempotent=idempotent,
             )
             self.tasks[task_name] = task
@@ -192,6 +199,17 @@ class App:
                     self._client = Client(self)
         return self._client
 
+    @property
+    def async_client(self) -> AsyncClient:
+        """The app's shared asyncio client, connected on first use."""
+        if self._async_client is None:
+            with self._client_lock:
+                if self._async_client is None:
+                    from .client.aio import AsyncClient
+
+                    self._async_client = AsyncClient(self)
+        return self._async_client
+
     def send_task(
         self,
         name: str,
@@ -209,9 +227,11 @@ class App:
     def close(self) -> None:
         """Close the app's client; pending calls fail with :class:`~taskrpc.ClientClosed`."""
         with self._client_lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+            clients = (self._client, self._async_client)
+            self._client = self._async_client = None
+        for client in clients:
+            if client is not None:
+                client.close()
 
     def __enter__(self) -> App:
         return self

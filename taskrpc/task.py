@@ -13,6 +13,7 @@ from .signature import Signature
 
 if TYPE_CHECKING:
     from .app import App
+    from .client.aio import AsyncCall
     from .client.result import AsyncResult
 
 P = ParamSpec("P")
@@ -111,6 +112,44 @@ class Task(Generic[P, R]):
             retry=retry,
             idempotent=self.idempotent,
         )
+
+    async def send_async(
+        self,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        queue: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> AsyncCall[R]:
+        """Like :meth:`apply_async`, through the app's asyncio client; await the handle.
+
+        Example:
+            >>> call = await fib.send_async((30,), timeout=5)  # doctest: +SKIP
+            >>> await call
+            832040
+        """
+        if timeout is None and self.timeouts is not None:
+            timeout = self.timeouts.call
+        return await self.app.async_client.send(
+            self.name,
+            args,
+            kwargs,
+            timeout=timeout,
+            queue=queue or self.queue,
+            load_result=self.signature.load_result,
+            retry=retry,
+            idempotent=self.idempotent,
+        )
+
+    async def call_async(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the task on a worker and await its result (the asyncio :meth:`delay`).
+
+        Example:
+            >>> await fib.call_async(30)  # doctest: +SKIP
+            832040
+        """
+        return await (await self.send_async(args, kwargs))
 
     def run(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Validate the arguments, run the function and return what it returned.

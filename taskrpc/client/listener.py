@@ -118,7 +118,9 @@ class ReplyListener:
                 call._settle(None, error)
         logger.warning(
             "reply connection lost (%s); %d pending calls failed, %d will be resent",
-            self.last_error, len(calls) - len(self._survivors), len(self._survivors),
+            self.last_error,
+            len(calls) - len(self._survivors),
+            len(self._survivors),
         )
 
     def _serve(self) -> None:

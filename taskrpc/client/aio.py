@@ -1,0 +1,169 @@
+"""The asyncio client: the same abilities as :class:`~taskrpc.Client`, awaited.
+
+It shares request building, publishing and reply matching with the sync client through
+:class:`~taskrpc.client.core.BaseClient`; only the waiting differs. Publishes run on one
+helper thread so the event loop never blocks on the broker's confirm; replies arrive
+on the listener thread and are handed to the loop with ``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import time
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ..exceptions import TimeoutError
+from ..policies import RetryPolicy
+from .base import ResultLoader, read_reply
+from .core import BaseClient
+from .replies import PendingCall
+
+if TYPE_CHECKING:
+    from ..app import App
+
+R = TypeVar("R")
+
+
+class AsyncCall(Generic[R]):
+    """A call in flight, awaited from asyncio. ``await call`` is ``await call.get()``.
+
+    Attributes:
+        id: The request id (the AMQP ``correlation_id``).
+        task: The task name.
+    """
+
+    def __init__(self, client: AsyncClient, call: PendingCall, load_result: ResultLoader | None):
+        self._client = client
+        self._call = call
+        self._load_result = load_result
+        self.id = call.id
+        self.task = call.task
+
+    def __repr__(self) -> str:
+        return f"<AsyncCall {self.task} [{self.id}] {'ready' if self.ready() else 'pending'}>"
+
+    def ready(self) -> bool:
+        """Whether the reply (or a failure) has arrived; never blocks."""
+        return self._call.done
+
+    async def get(self, timeout: float | None = None) -> R:
+        """Wait for the reply and return the result; never waits past the call's deadline.
+
+        Cancelling the awaiting task stops the wait; a reply that arrives later is
+        dropped (and counted as unknown).
+
+        Raises:
+            TimeoutError: No reply in time (the call stays valid until its deadline).
+            RemoteError: The task failed; a subclass tells why.
+        """
+        call = self._call
+        if not call.done:
+            left = call.deadline - time.monotonic()
+            wait = left if timeout is None else min(timeout, left)
+            try:
+                await asyncio.wait_for(_settled(call), max(wait, 0.0))
+            except asyncio.TimeoutError:
+                reason = "its deadline passed" if wait >= left else f"{timeout:g} s elapsed"
+                raise TimeoutError(f"no reply for {self.task} [{self.id}]: {reason}") from None
+            except asyncio.CancelledError:
+                self._client._router.discard(call.id)
+                raise
+        reply, error = call.outcome()
+        if error is not None:
+            raise error
+        assert reply is not None
+        return read_reply(  # type: ignore[no-any-return]
+            self._client.app,
+            reply.body,
+            reply.content_type,
+            reply.content_encoding,
+            self._load_result,
+        )
+
+    def __await__(self) -> Generator[Any, None, R]:
+        return self.get().__await__()
+
+
+def _settled(call: PendingCall) -> asyncio.Future[None]:
+    """A future of the running loop, done when ``call`` settles (from any thread)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: PendingCall) -> None:
+        loop.call_soon_threadsafe(_resolve, future)
+
+    call.add_done_callback(wake)
+    return future
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class AsyncClient(BaseClient):
+    """Sends requests and awaits their replies; usually reached as ``app.async_client``.
+
+    Safe to use from several event loops and threads at once.
+
+    Example:
+        >>> result = await app.async_client.call("fib", 30)  # doctest: +SKIP
+    """
+
+    def __init__(self, app: App) -> None:
+        super().__init__(app)
+        self._publishing = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="taskrpc-publish"
+        )
+
+    async def send(
+        self,
+        task: str,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        queue: str | None = None,
+        load_result: ResultLoader | None = None,
+        retry: RetryPolicy | None = None,
+        idempotent: bool = False,
+    ) -> AsyncCall[Any]:
+        """Publish a request and return its handle once the broker has it.
+
+        Takes the same parameters as :meth:`taskrpc.Client.send`.
+        """
+        submit = functools.partial(
+            self._submit,
+            task,
+            args,
+            kwargs,
+            timeout=timeout,
+            queue=queue,
+            retry=retry,
+            idempotent=idempotent,
+        )
+        loop = asyncio.get_running_loop()
+        call = await loop.run_in_executor(self._publishing, submit)
+        return AsyncCall(self, call, load_result)
+
+    async def call(self, task: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+        """Send a request and await its result (plain JSON data)."""
+        return await (await self.send(task, args, kwargs, timeout=timeout))
+
+    async def aclose(self) -> None:
+        """Close the client; pending calls fail with :class:`~taskrpc.ClientClosed`."""
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
+
+    def close(self) -> None:
+        """Close the client from synchronous code."""
+        self._shutdown()
+        self._publishing.shutdown(wait=False)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
