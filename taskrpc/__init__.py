@@ -19,6 +19,7 @@ from .exceptions import (
     ClientClosed,
     ConfigurationError,
     ConnectionLost,
+    ContentDisallowed,
     DeadlineExceeded,
     InvalidArguments,
     InvalidResult,
@@ -34,8 +35,9 @@ from .exceptions import (
     WorkerLost,
 )
 from .messages import PROTOCOL_VERSION
+from .middleware import Middleware
 from .policies import RetryPolicy, TimeoutPolicy
-from .serializers import ContentDisallowed, Registry, Serializer
+from .serializers import Registry, Serializer
 from .settings import Settings
 from .task import Task
 from .worker import Worker
@@ -58,6 +60,7 @@ __all__ = [
     "DeadlineExceeded",
     "InvalidArguments",
     "InvalidResult",
+    "Middleware",
     "NotRegistered",
     "PayloadTooLarge",
     "Registry",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .codec import Codec
 from .exceptions import ConfigurationError, NotRegistered
+from .middleware import Middleware
 from .policies import RetryPolicy, TimeoutPolicy
 from .policies.retry import (
     DEFAULT_CONNECT_RETRY,
@@ -16,6 +17,7 @@ from .policies.retry import (
     DEFAULT_RESEND,
     NO_RETRY,
 )
+from .security import RemoteExceptionTypes
 from .serializers import Registry, default_registry
 from .settings import Settings
 from .task import Task
@@ -84,9 +86,14 @@ class App:
                 settings, **{k: v for k, v in overrides.items() if v is not None}
             )
         self.settings = settings
+        #: Serializers by name and content type; ``enable("pickle")`` opts in to pickle.
         self.serializers: Registry = default_registry()
-        self.codec = Codec(self.serializers, max_size=settings.max_message_size)
+        self.codec = Codec.from_settings(self.serializers, settings)
+        #: Exception types rebuilt from remote errors (see :meth:`App.allow_remote_exceptions`).
+        self.remote_exceptions = RemoteExceptionTypes()
         self.tasks: dict[str, Task[Any, Any]] = {}
+        #: Worker hooks, in the order they were added.
+        self.middleware: list[Middleware] = []
         self._client: Client | None = None
         self._async_client: AsyncClient | None = None
         self._client_lock = threading.Lock()
@@ -105,7 +112,9 @@ class App:
             )
         except TypeError as exc:
             raise ConfigurationError(str(exc)) from None
-        self.codec = Codec(self.serializers, max_size=self.settings.max_message_size)
+        self.codec = Codec.from_settings(self.serializers, self.settings)
+        for task in self.tasks.values():
+            self._accept_serializers_of(task)
 
     def __repr__(self) -> str:
         return f"<App {self.name!r} broker={self.settings.safe_broker_url!r}>"
@@ -122,6 +131,9 @@ class App:
         retry: RetryPolicy | None = None,
         timeouts: TimeoutPolicy | None = None,
         idempotent: bool = False,
+        serializer: str | None = None,
+        reply_serializer: str | None = None,
+        bare: bool = False,
     ) -> Callable[[F], Task[Any, Any]]: ...
 
     def task(
@@ -134,6 +146,9 @@ class App:
         retry: RetryPolicy | None = None,
         timeouts: TimeoutPolicy | None = None,
         idempotent: bool = False,
+        serializer: str | None = None,
+        reply_serializer: str | None = None,
+        bare: bool = False,
     ) -> Any:
         """Register a function as a task; use bare (``@app.task``) or with options.
 
@@ -146,9 +161,20 @@ class App:
                 ``RetryPolicy(retry_on=(ConnectionError,), max_retries=3)``.
             timeouts: Call deadline and soft/hard run-time limits.
             idempotent: Safe to run twice; lets the client resend it on its own.
+            serializer: Serializer of its requests (a call may still choose another).
+            reply_serializer: Serializer of its replies; ``None``: the request's.
+            bare: Also answer plain AMQP clients on its queue: a message with no taskrpc
+                headers is decoded with ``serializer`` (e.g. ``"text"``) as the task's
+                argument, and the reply body is the bare result.
 
         Raises:
-            ConfigurationError: Another task already has that name.
+            ConfigurationError: Another task already has that name, or another bare task
+                serves the same queue.
+
+        Example:
+            >>> @app.task(queue="rpc_queue", serializer="text", bare=True)  # doctest: +SKIP
+            ... def shout(text: str) -> str:
+            ...     return text.upper()
         """
 
         def register(func: Callable[..., Any]) -> Task[Any, Any]:
@@ -163,11 +189,46 @@ class App:
                 retry=retry,
                 timeouts=timeouts,
                 idempotent=idempotent,
+                serializer=serializer,
+                reply_serializer=reply_serializer,
+                bare=bare,
             )
+            if bare and self.bare_task(task.queue) is not None:
+                raise ConfigurationError(f"another bare task already serves {task.queue!r}")
             self.tasks[task_name] = task
+            self._accept_serializers_of(task)
             return task
 
         return register(fn) if fn is not None else register
+
+    def _accept_serializers_of(self, task: Task[Any, Any]) -> None:
+        """What the app chose to send, it accepts back (a bare task's format is only
+        ever used on its own queue, so it stays out of the accept lists)."""
+        self.codec.accept(None if task.bare else task.serializer, task.reply_serializer)
+
+    def bare_task(self, queue: str) -> Task[Any, Any] | None:
+        """The task serving plain (headerless) requests on ``queue``, if any."""
+        for task in self.tasks.values():
+            if task.bare and task.queue == queue:
+                return task
+        return None
+
+    def allow_remote_exceptions(self, *classes: type[Exception]) -> None:
+        """Let callers rebuild these exception types from remote errors.
+
+        A task failing with an allowed type raises, on the caller, an exception that is
+        both that type and a :class:`~taskrpc.RemoteError`; other types stay plain
+        ``RemoteError``. Types are matched by qualified name (``ValueError``,
+        ``myapp.errors.OutOfStock``), never imported from a message.
+
+        Example:
+            >>> app.allow_remote_exceptions(ValueError, KeyError)  # doctest: +SKIP
+        """
+        self.remote_exceptions.allow(*classes)
+
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Add worker hooks; ``before_*`` hooks run in the order added, ``after_*`` reversed."""
+        self.middleware.append(middleware)
 
     def get_task(self, name: str) -> Task[Any, Any]:
         """Return the task registered as ``name``, or, failing that, the one whose
@@ -218,10 +279,16 @@ class App:
         *,
         timeout: float | None = None,
         queue: str | None = None,
+        serializer: str | None = None,
     ) -> AsyncResult[Any]:
         """Call a task by name, without importing its code; the result is plain JSON data."""
         return self.client.send(
-            name, args, kwargs, timeout=timeout, queue=queue or self.settings.default_queue
+            name,
+            args,
+            kwargs,
+            timeout=timeout,
+            queue=queue or self.settings.default_queue,
+            serializer=serializer,
         )
 
     def close(self) -> None:

@@ -11,6 +11,8 @@ Every exception taskrpc raises derives from :class:`TaskRPCError`::
     ├── SoftTimeLimitExceeded     raised inside a task that ran past its soft limit
     ├── ClientClosed              the client was closed while a call waited
     ├── PayloadTooLarge           a body over the size limit (refused before sending)
+    ├── ContentDisallowed         a content type or encoding the receiver does not accept
+    ├── BadSignature              a signature missing, wrong, of an unknown key, or too old
     ├── TimeoutError              no reply within the call's timeout (also a builtin TimeoutError)
     └── RemoteError               the worker answered with an error
         ├── UnknownTask           the worker has no task of that name
@@ -22,7 +24,10 @@ Every exception taskrpc raises derives from :class:`TaskRPCError`::
         └── WorkerLost            the process running the task died
 
 Remote errors travel as data (type name, message, traceback text); the caller never
-imports a name taken from a message.
+imports a name taken from a message. A worker refusing a request (content type, size,
+signature) answers :class:`BadRequest` whose ``type_name`` names the refusal, e.g.
+``"ContentDisallowed"``; a plain task failure is rebuilt as its own type only if the
+caller allowed that type (:meth:`taskrpc.App.allow_remote_exceptions`).
 """
 
 from __future__ import annotations
@@ -64,6 +69,14 @@ class SoftTimeLimitExceeded(TaskRPCError):
 
 class PayloadTooLarge(TaskRPCError, ValueError):
     """A message body is larger than ``Settings.max_message_size``."""
+
+
+class ContentDisallowed(TaskRPCError):
+    """A message's content type or encoding is not in the receiver's accept list."""
+
+
+class BadSignature(TaskRPCError):
+    """A message's signature is missing, wrong, made with an unknown key, or too old."""
 
 
 class ClientClosed(TaskRPCError):

@@ -1,6 +1,9 @@
 """The reference task: exact Fibonacci numbers, served by ``taskrpc worker taskrpc.fibonacci:app``.
 
 The app reads its broker from ``TASKRPC_BROKER_URL`` (default: RabbitMQ on localhost).
+It serves ``fib`` twice: to taskrpc clients on the default queue, and bare, in plain
+text, on the queue ``rpc_queue``, so the RabbitMQ tutorial's RPC client (body ``str(n)``,
+reply ``str(fib(n))``) gets its answers unchanged. The worker consumes both queues.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from .app import App
 
 #: Largest n served: fib(100000) has 20,899 digits, still a small message.
 MAX_N = 100_000
+#: The queue of the RabbitMQ RPC tutorial, served bare (plain text in, plain text out).
+TUTORIAL_QUEUE = "rpc_queue"
 
 app = App("fibonacci")
 
@@ -28,6 +33,11 @@ def fib(n: Annotated[int, Field(ge=0, le=MAX_N)]) -> int:
         2880067194370816120
     """
     return _fib_pair(n)[0]
+
+
+#: ``fib`` for plain AMQP clients: a headerless ``str(n)`` on ``rpc_queue`` is answered with
+#: ``str(fib(n))``, or ``error: <code>: <message>`` for bad input.
+fib_text = app.task(name="fib.text", queue=TUTORIAL_QUEUE, serializer="text", bare=True)(fib.fn)
 
 
 def _fib_pair(n: int) -> tuple[int, int]:

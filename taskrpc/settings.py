@@ -45,9 +45,29 @@ class Settings:
     duplicate_window: int = 10_000
     #: Seconds to wait for a broker connection before giving up.
     connect_timeout: float = 5.0
-    #: Largest message body, in bytes, a client sends or a worker accepts.
+    #: Largest message body, in bytes, a client sends or a worker accepts (also the most a
+    #: compressed body may inflate to).
     max_message_size: int = 4 * 1024 * 1024
-    #: Mark requests persistent (delivery mode 2). Off: RPC requests outlive no broker restart.
+    #: Serializers (names, comma-separated in the environment) a worker decodes requests
+    #: in. The app's own serializer and those its tasks name are always added.
+    accept_requests: tuple[str, ...] = ("json",)
+    #: Serializers a client decodes replies in; the same ones are always added, and so is
+    #: any serializer chosen for a single call.
+    accept_replies: tuple[str, ...] = ("json",)
+    #: Compress bodies with ``"zlib"`` or ``"gzip"``; ``""`` (the default) for none.
+    compression: str = ""
+    #: Bodies smaller than this many bytes are never compressed.
+    compression_threshold: int = 16 * 1024
+    #: Shared HMAC keys, ``"key-id:secret"`` (comma-separated in the environment). The
+    #: first signs; all verify. Empty: no signing. Never shown in reprs.
+    signing_keys: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    #: Seconds either side of now a signed message stays valid; outside, it is a replay.
+    signature_window: float = 300.0
+    #: RabbitMQ's ``consumer_timeout`` (seconds): the broker closes a channel holding an
+    #: unacked request longer. Hard time limits must stay below it.
+    broker_consumer_timeout: float = 1800.0
+    #: Mark requests persistent (delivery mode 2); off by default, since an RPC call
+    #: rarely outlives a broker restart.
     persistent_requests: bool = False
 
     @classmethod
@@ -69,6 +89,15 @@ class Settings:
         except TypeError as exc:
             raise ConfigurationError(str(exc)) from exc
 
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+            if f.repr and f.name != "broker_url"
+        )
+        keys = f"<{len(self.signing_keys)} keys>"
+        return f"Settings(broker_url={self.safe_broker_url!r}, {shown}, signing_keys={keys})"
+
     @property
     def safe_broker_url(self) -> str:
         """The broker URL with any password masked, fit for logs and errors."""
@@ -89,6 +118,8 @@ def _parse(field: dataclasses.Field[Any], raw: str) -> Any:
             return int(raw)
         if kind == "float":
             return float(raw)
+        if kind.startswith("tuple"):
+            return tuple(item.strip() for item in raw.split(",") if item.strip())
     except ValueError as exc:
         name = ENV_PREFIX + field.name.upper()
         raise ConfigurationError(f"{name}={raw!r} is not a valid {kind}") from exc

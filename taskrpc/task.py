@@ -31,6 +31,11 @@ class Task(Generic[P, R]):
         retry: Retry policy for failures of the task itself (``None``: the app's).
         timeouts: Call deadline and run-time limits (``None``: the app's).
         idempotent: Running it twice is harmless, so the client may resend it on its own.
+        serializer: Serializer of its requests (``None``: the app's); for a bare task, the
+            format plain clients use on its queue.
+        reply_serializer: Serializer of its replies (``None``: the request's).
+        bare: Serve requests without taskrpc headers on its queue: the body, decoded with
+            ``serializer``, is the argument; the reply body is the bare result.
         signature: Argument and result validation derived from the type hints.
     """
 
@@ -44,6 +49,9 @@ class Task(Generic[P, R]):
         retry: RetryPolicy | None = None,
         timeouts: TimeoutPolicy | None = None,
         idempotent: bool = False,
+        serializer: str | None = None,
+        reply_serializer: str | None = None,
+        bare: bool = False,
     ) -> None:
         self.app = app
         self.fn = fn
@@ -52,6 +60,9 @@ class Task(Generic[P, R]):
         self.retry = retry
         self.timeouts = timeouts
         self.idempotent = idempotent
+        self.serializer = serializer
+        self.reply_serializer = reply_serializer
+        self.bare = bare
         self.signature = Signature(fn)
         self.is_async = inspect.iscoroutinefunction(fn)
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
@@ -85,6 +96,7 @@ class Task(Generic[P, R]):
         timeout: float | None = None,
         queue: str | None = None,
         retry: RetryPolicy | None = None,
+        serializer: str | None = None,
     ) -> AsyncResult[R]:
         """Send a request with explicit options.
 
@@ -96,6 +108,8 @@ class Task(Generic[P, R]):
             queue: Route to this queue instead of the task's own.
             retry: How the client resends when that is safe (``None``: the app's
                 ``resend`` policy).
+            serializer: Serializer of this request and its reply (``None``: the task's,
+                else the app's); e.g. ``"msgpack"``.
 
         Returns:
             A handle whose :meth:`~taskrpc.AsyncResult.get` returns the validated result.
@@ -111,6 +125,7 @@ class Task(Generic[P, R]):
             load_result=self.signature.load_result,
             retry=retry,
             idempotent=self.idempotent,
+            serializer=serializer,
         )
 
     async def send_async(
@@ -121,12 +136,13 @@ class Task(Generic[P, R]):
         timeout: float | None = None,
         queue: str | None = None,
         retry: RetryPolicy | None = None,
+        serializer: str | None = None,
     ) -> AsyncCall[R]:
         """Like :meth:`apply_async`, through the app's asyncio client; await the handle.
 
         Example:
             >>> call = await fib.send_async((30,), timeout=5)  # doctest: +SKIP
-            >>> await call
+            >>> await call  # doctest: +SKIP
             832040
         """
         if timeout is None and self.timeouts is not None:
@@ -140,6 +156,7 @@ class Task(Generic[P, R]):
             load_result=self.signature.load_result,
             retry=retry,
             idempotent=self.idempotent,
+            serializer=serializer,
         )
 
     async def call_async(self, *args: P.args, **kwargs: P.kwargs) -> R:

@@ -72,8 +72,20 @@ class Servers:
         Raises:
             BenchmarkError: The baseline server did not start.
         """
-        command = [sys.executable, "-m", "taskrpc", "worker", WORKER_APP, "--broker", self.url,
-                   "-Q", self.taskrpc_queue, "-l", "error", *self._worker_args]
+        command = [
+            sys.executable,
+            "-m",
+            "taskrpc",
+            "worker",
+            WORKER_APP,
+            "--broker",
+            self.url,
+            "-Q",
+            self.taskrpc_queue,
+            "-l",
+            "error",
+            *self._worker_args,
+        ]
         self._worker = subprocess.Popen(command, start_new_session=True)
         self._baseline.start()
         deadline = time.monotonic() + START_TIMEOUT

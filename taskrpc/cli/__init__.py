@@ -27,11 +27,12 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from .bench import bench
     from .call import call
     from .demo import demo
     from .worker import worker
 
-    for command in (worker, call, demo):
+    for command in (worker, call, demo, bench):
         cli.add_command(command)
 
 

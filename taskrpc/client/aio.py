@@ -130,6 +130,7 @@ class AsyncClient(BaseClient):
         load_result: ResultLoader | None = None,
         retry: RetryPolicy | None = None,
         idempotent: bool = False,
+        serializer: str | None = None,
     ) -> AsyncCall[Any]:
         """Publish a request and return its handle once the broker has it.
 
@@ -144,6 +145,7 @@ class AsyncClient(BaseClient):
             queue=queue,
             retry=retry,
             idempotent=idempotent,
+            serializer=serializer,
         )
         loop = asyncio.get_running_loop()
         call = await loop.run_in_executor(self._publishing, submit)

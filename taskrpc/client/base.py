@@ -5,17 +5,26 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 
-from ..exceptions import ConfigurationError, DeadlineExceeded, RemoteError, TimeoutError
+from ..exceptions import (
+    BadSignature,
+    ConfigurationError,
+    ContentDisallowed,
+    DeadlineExceeded,
+    PayloadTooLarge,
+    RemoteError,
+    TimeoutError,
+)
 from ..messages import HEADER_DEADLINE, HEADER_PROTOCOL, HEADER_TASK, PROTOCOL_VERSION, ReplyBody
-from ..serializers import ContentDisallowed
+from ..security.signing import Envelope
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..codec import Codec
 
 #: Turns the JSON-ready result into what the caller gets back (e.g. a pydantic model).
 ResultLoader = Callable[[Any], Any]
@@ -23,7 +32,12 @@ ResultLoader = Callable[[Any], Any]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class OutgoingRequest:
-    """An encoded request, ready to publish."""
+    """An encoded request, ready to publish.
+
+    Its :attr:`headers` are made when read. If the app signs, they carry a fresh
+    signature over the body and the properties as they are at that moment: a request is
+    signed when it is published, ``reply_to`` included, and signed anew when resent.
+    """
 
     id: str
     task: str
@@ -32,9 +46,28 @@ class OutgoingRequest:
     content_type: str
     content_encoding: str
     properties: dict[str, Any]
-    headers: dict[str, Any]
+    #: The headers before signing.
+    base_headers: dict[str, Any]
     #: When the caller stops waiting, on this process's ``time.monotonic()`` clock.
     deadline: float
+    #: Signs the request when its headers are read; ``None`` (or no signer): unsigned.
+    codec: Codec | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    @property
+    def headers(self) -> dict[str, Any]:
+        """The headers to publish: :attr:`base_headers`, signed now if the app signs."""
+        if self.codec is None or not self.codec.signs:
+            return self.base_headers
+        envelope = Envelope(
+            kind="request",
+            content_type=self.content_type,
+            content_encoding=self.content_encoding,
+            correlation_id=self.properties.get("correlation_id"),
+            reply_to=self.properties.get("reply_to"),
+            routing_key=self.queue,
+            headers=self.base_headers,
+        )
+        return {**self.base_headers, **self.codec.sign(self.body, envelope)}
 
 
 class RequestBuilder:
@@ -58,8 +91,12 @@ class RequestBuilder:
         queue: str,
         timeout: float | None,
         request_id: str | None = None,
+        serializer: str | None = None,
     ) -> OutgoingRequest:
         """Encode one call.
+
+        The serializer is, in order: ``serializer`` (this call's choice), the task's own
+        (if this app knows the task), the app's; replies in it are accepted.
 
         The timeout becomes an absolute deadline: carried in the ``taskrpc-deadline``
         header (checked by the worker before it starts the task) and as the message's
@@ -68,7 +105,9 @@ class RequestBuilder:
         Raises:
             ConfigurationError: The timeout is not positive.
             TypeError: An argument cannot be represented as JSON-compatible data.
-            PayloadTooLarge: The encoded request exceeds ``max_message_size``.
+            PayloadTooLarge: The encoded request exceeds ``max_message_size``; nothing
+                was sent.
+            ConfigurationError: No usable serializer has that name.
         """
         timeout = self._default_timeout if timeout is None else float(timeout)
         if not timeout > 0:
@@ -77,7 +116,15 @@ class RequestBuilder:
             data = pydantic_core.to_jsonable_python({"args": args, "kwargs": kwargs or {}})
         except pydantic_core.PydanticSerializationError as exc:
             raise TypeError(f"arguments of {task} cannot be sent: {exc}") from None
-        encoded = self._codec.encode(data, self._serializer)
+        if serializer:
+            self._codec.accept(serializer, side="reply")
+        name = serializer or self._serializer_of(task)
+        try:
+            encoded = self._codec.encode(data, name)
+        except PayloadTooLarge:
+            raise
+        except ValueError as exc:
+            raise TypeError(f"arguments of {task} cannot be sent as {name}: {exc}") from None
         request_id = request_id or uuid.uuid4().hex
         properties: dict[str, Any] = {
             "correlation_id": request_id,
@@ -95,14 +142,21 @@ class RequestBuilder:
             content_type=encoded.content_type,
             content_encoding=encoded.content_encoding,
             properties=properties,
-            headers={
+            base_headers={
                 HEADER_PROTOCOL: PROTOCOL_VERSION,
                 HEADER_TASK: task,
                 HEADER_DEADLINE: time.time() + timeout,
                 **encoded.headers,
             },
             deadline=time.monotonic() + timeout,
+            codec=self._codec,
         )
+
+    def _serializer_of(self, task: str) -> str:
+        known = self.app.tasks.get(task)
+        if known is not None and known.serializer and not known.bare:
+            return known.serializer
+        return self._serializer
 
 
 def read_reply(
@@ -111,25 +165,44 @@ def read_reply(
     content_type: str | None,
     content_encoding: str | None,
     load_result: ResultLoader | None,
+    *,
+    headers: Mapping[str, Any] | None = None,
+    correlation_id: str | None = None,
+    routing_key: str | None = None,
 ) -> Any:
     """Decode a reply: return the (re-typed) result or raise the remote error.
 
+    With ``headers`` (and the reply's ``correlation_id`` and routing key), a signing app
+    verifies the reply's signature before decoding it.
+
     Raises:
-        RemoteError: The task failed remotely (a typed subclass where the code is known),
-            or the reply itself could not be read.
+        RemoteError: The task failed remotely (a typed subclass where the code is known,
+            also an instance of the remote type if the app allowed it), or the reply
+            itself could not be read (``type_name`` says why, e.g. ``ContentDisallowed``).
         TimeoutError: The worker refused the request because its deadline had passed
             (``started`` is ``False``).
     """
     try:
-        data = app.codec.decode(body, content_type, content_encoding)
+        if headers is not None:
+            envelope = Envelope(
+                "reply", content_type, content_encoding, correlation_id, None, routing_key, headers
+            )
+            app.codec.verify(body, envelope)
+        data = app.codec.decode(body, content_type, content_encoding, side="reply")
         reply = ReplyBody.model_validate(data)
-    except (ContentDisallowed, ValueError) as exc:  # pydantic's ValidationError is a ValueError
-        raise RemoteError(f"unreadable reply: {exc}", type_name="BadReply") from None
+    except (BadSignature, ContentDisallowed, ValueError) as exc:  # ValidationError: ValueError
+        kind = type(exc).__name__
+        kind = (
+            kind
+            if isinstance(exc, (BadSignature, ContentDisallowed, PayloadTooLarge))
+            else "BadReply"
+        )
+        raise RemoteError(f"unreadable reply: {exc}", type_name=kind) from None
     if not reply.ok:
         if reply.error is None:
             raise RemoteError("error reply without error details", type_name="BadReply")
         exception = reply.error.to_exception()
         if isinstance(exception, DeadlineExceeded):  # it never ran: say so
             raise TimeoutError(str(exception), started=False) from exception
-        raise exception
+        raise app.remote_exceptions.rebuild(exception)
     return reply.result if load_result is None else load_result(reply.result)

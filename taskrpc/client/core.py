@@ -70,6 +70,7 @@ class BaseClient:
         queue: str | None,
         retry: RetryPolicy | None,
         idempotent: bool,
+        serializer: str | None = None,
     ) -> PendingCall:
         """Build, register and publish one request (blocking); return its pending call."""
         if self._closed:
@@ -81,6 +82,7 @@ class BaseClient:
             reply_to=None,
             queue=queue or self.app.settings.default_queue,
             timeout=timeout,
+            serializer=serializer,
         )
         request.properties["reply_to"] = self._listener.wait_ready(
             request.deadline - time.monotonic()

@@ -39,6 +39,7 @@ class Client(BaseClient):
         load_result: ResultLoader | None = None,
         retry: RetryPolicy | None = None,
         idempotent: bool = False,
+        serializer: str | None = None,
     ) -> AsyncResult[Any]:
         """Publish a request for ``task`` and return its handle once the broker has it.
 
@@ -51,6 +52,8 @@ class Client(BaseClient):
             load_result: Turns the JSON result into the caller's type (e.g. a model).
             retry: Resend policy for failed publishes (``None``: the app's ``resend``).
             idempotent: Also resend, keeping the request id, if the reply queue is lost.
+            serializer: Serializer of this request (and so of its reply); ``None``: the
+                task's, else the app's.
 
         Raises:
             ClientClosed: The client is closed.
@@ -58,7 +61,14 @@ class Client(BaseClient):
             Unroutable: No queue is bound for the request.
         """
         call = self._submit(
-            task, args, kwargs, timeout=timeout, queue=queue, retry=retry, idempotent=idempotent
+            task,
+            args,
+            kwargs,
+            timeout=timeout,
+            queue=queue,
+            retry=retry,
+            idempotent=idempotent,
+            serializer=serializer,
         )
         return AsyncResult(self.app, call, load_result)
 

@@ -94,6 +94,7 @@ def retry_call(
             late = deadline is not None and time.monotonic() + wait >= deadline
             if retry > policy.max_retries or late:
                 raise
-            logger.warning("%s failed (%s: %s); retry %d in %.2f s", what,
-                           type(exc).__name__, exc, retry, wait)
+            logger.warning(
+                "%s failed (%s: %s); retry %d in %.2f s", what, type(exc).__name__, exc, retry, wait
+            )
             sleep(wait)

@@ -11,6 +11,7 @@ from ..exceptions import BrokerError, ConfigurationError
 from ..transport import connect
 from .consumer import ConsumeLoop, RecentReplies
 from .executor import Job, execute
+from .limits import time_limits
 from .pools import POOLS, Pool, make_pool
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ class Worker:
 
     Example:
         >>> worker = Worker(app, pool="threads", concurrency=8)  # doctest: +SKIP
-        >>> worker.run()  # blocks until worker.stop() or a signal handler calls it
+        >>> worker.run()  # blocks until stopped  # doctest: +SKIP
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class Worker:
         self.prefetch = prefetch or self.concurrency * app.settings.prefetch_multiplier
         if self.prefetch < 1:
             raise ConfigurationError(f"prefetch must be at least 1, got {self.prefetch}")
+        self._check_time_limits()
         self.pool: Pool | None = None
         #: Set once the worker consumes its queues.
         self.ready = threading.Event()
@@ -71,6 +73,24 @@ class Worker:
             f"<Worker queues={self.queues} pool={self.pool_kind} "
             f"concurrency={self.concurrency} broker={self.app.settings.safe_broker_url!r}>"
         )
+
+    def _check_time_limits(self) -> None:
+        ceiling = self.app.settings.broker_consumer_timeout
+        for task in self.app.tasks.values():
+            soft, hard = time_limits(self.app, task.name)
+            longest = hard or soft
+            if longest is not None and longest >= ceiling:
+                raise ConfigurationError(
+                    f"task {task.name}: a time limit of {longest:g} s is not below the broker's "
+                    f"consumer_timeout of {ceiling:g} s; the broker would close the channel "
+                    "first (set TASKRPC_BROKER_CONSUMER_TIMEOUT to the broker's real value)"
+                )
+            if hard is not None and self.pool_kind != "processes":
+                logger.warning(
+                    "task %s has a hard time limit, which only the processes pool enforces "
+                    "(threads cannot be killed)",
+                    task.name,
+                )
 
     def run(self) -> None:
         """Serve until :meth:`stop`; then finish and ack the requests in hand and return.

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 from kombu import Connection, Consumer
 from kombu.message import Message
 
-from ..exceptions import BadRequest
 from ..messages import HEADER_DEADLINE, HEADER_TASK, Outcome, reply_headers
+from ..middleware import run_hooks
+from ..security.signing import Envelope
 from ..transport import EventPump, declare_task_queues
-from .executor import Job, error_outcome
+from .admission import admit
+from .executor import Job
 from .pools import Pool
 
 if TYPE_CHECKING:
@@ -96,20 +98,20 @@ class ConsumeLoop:
 
     def _start(self, message: Message) -> None:
         tag = message.delivery_tag
-        job = _job_of(message)
+        job = _job_of(message, self.app)
         self._in_flight[tag] = message
         if job.redelivered:
             logger.warning(
                 "redelivered request %s [%s]: it may have run before", job.task, job.request_id
             )
+        refused = admit(self.app, job)  # size, headers, signature: before any decoding
+        if refused is not None:
+            self._on_done(tag, refused)
+            return
         cached = self._recent.get(_reply_key(message))
         if cached is not None:  # answered already (a lost ack, or a resend): answer again
             logger.info("request %s [%s] answered from the reply cache", job.task, job.request_id)
             self._on_done(tag, cached)
-            return
-        if not job.task:
-            error = BadRequest(f"request has no {HEADER_TASK!r} header", type_name="BadRequest")
-            self._on_done(tag, error_outcome(self.app, error))
             return
         self.pool.submit(job, lambda outcome: self._on_done(tag, outcome))
 
@@ -125,6 +127,14 @@ class ConsumeLoop:
             if key is not None:
                 self._recent.put(key, outcome)
             self._reply(message, outcome)
+            if self.app.middleware:
+                task = (message.headers or {}).get(HEADER_TASK)
+                run_hooks(
+                    reversed(self.app.middleware),
+                    "after_reply",
+                    message.properties.get("correlation_id"),
+                    task,
+                )
             message.ack()  # only now: a crash before this line means redelivery
 
     def _reply(self, message: Message, outcome: Outcome) -> None:
@@ -136,11 +146,22 @@ class ConsumeLoop:
         correlation_id = properties.get("correlation_id")
         if correlation_id is not None:
             reply_properties["correlation_id"] = correlation_id
+        headers = reply_headers(outcome.ok)
+        envelope = Envelope(
+            "reply",
+            outcome.content_type,
+            outcome.content_encoding,
+            correlation_id,
+            None,
+            reply_to,
+            headers,
+        )
+        headers.update(self.app.codec.sign(outcome.body, envelope))
         reply = self._channel.prepare_message(
             outcome.body,
             content_type=outcome.content_type,
             content_encoding=outcome.content_encoding,
-            headers=reply_headers(outcome.ok),
+            headers=headers,
             properties=reply_properties,
         )
         self._channel.basic_publish(reply, "", reply_to)
@@ -197,11 +218,16 @@ def _reply_key(message: Message) -> ReplyKey | None:
     return (str(reply_to), str(correlation_id))
 
 
-def _job_of(message: Message) -> Job:
+def _job_of(message: Message, app: App) -> Job:
     properties = message.properties
     headers = message.headers or {}
     task = headers.get(HEADER_TASK)
     deadline = headers.get(HEADER_DEADLINE)
+    routing_key = str(message.delivery_info.get("routing_key") or "")
+    plain = not any(str(name).startswith("taskrpc-") for name in headers)
+    bare = app.bare_task(routing_key) if plain else None  # a plain client, on a bare queue
+    if bare is not None:
+        task = bare.name
     return Job(
         request_id=str(properties.get("correlation_id") or properties.get("message_id") or ""),
         task=task if isinstance(task, str) else "",
@@ -211,4 +237,7 @@ def _job_of(message: Message) -> Job:
         headers=headers,
         deadline=float(deadline) if isinstance(deadline, (int, float)) else None,
         redelivered=bool(message.delivery_info.get("redelivered")),
+        reply_to=properties.get("reply_to") or None,
+        routing_key=routing_key,
+        bare=bare is not None,
     )

@@ -27,6 +27,7 @@ from ..exceptions import (
     UnknownTask,
 )
 from ..messages import ErrorInfo, Outcome, ReplyBody, RequestBody
+from ..middleware import run_hooks
 from ..serializers import ContentDisallowed
 
 if TYPE_CHECKING:
@@ -49,11 +50,24 @@ class Job:
     #: Absolute deadline, seconds since the epoch, or ``None``.
     deadline: float | None = None
     redelivered: bool = False
+    #: The ``reply_to`` property, if any.
+    reply_to: str | None = None
+    #: The routing key it arrived with (the queue's name, for taskrpc's bindings).
+    routing_key: str = ""
+    #: A plain request (no taskrpc headers) for the bare task ``task``.
+    bare: bool = False
 
 
 def execute(app: App, job: Job) -> Outcome:
     """Run ``job`` against ``app``'s registry and return the encoded reply."""
-    serializer = app.codec.serializer_for(job.content_type, app.settings.serializer)
+    if job.bare:
+        from .bare import execute_bare
+
+        return execute_bare(app, job)
+    task = app.tasks.get(job.task)
+    serializer = (task and task.reply_serializer) or app.codec.serializer_for(
+        job.content_type, app.settings.serializer
+    )
     try:
         reply = ReplyBody(ok=True, result=_run(app, job))
     except RemoteError as exc:
@@ -117,15 +131,24 @@ def _run_with_retries(app: App, task: Task[Any, Any], job: Job, request: Request
     retries, last_error = 0, None
     while True:
         context = RequestContext(
-            id=job.request_id, task=task.name, retries=retries, last_error=last_error,
-            deadline=job.deadline, redelivered=job.redelivered,
+            id=job.request_id,
+            task=task.name,
+            retries=retries,
+            last_error=last_error,
+            deadline=job.deadline,
+            redelivered=job.redelivered,
         )
         token = set_current(context)
+        run_hooks(app.middleware, "before_task", context)
         try:
-            return task.run(request.args, request.kwargs)
+            value = task.run(request.args, request.kwargs)
+            run_hooks(reversed(app.middleware), "after_task", context, None)
+            return value
         except SoftTimeLimitExceeded as exc:
+            run_hooks(reversed(app.middleware), "after_task", context, exc)
             raise TimeLimitExceeded(str(exc), type_name="SoftTimeLimitExceeded") from None
         except Exception as exc:
+            run_hooks(reversed(app.middleware), "after_task", context, exc)
             retries += 1
             if not policy.should_retry(retries, exc):
                 raise
@@ -135,7 +158,12 @@ def _run_with_retries(app: App, task: Task[Any, Any], job: Job, request: Request
             last_error = repr(exc)
             logger.warning(
                 "task %s [%s] failed with %s; retry %d/%d in %.2f s",
-                task.name, job.request_id, last_error, retries, policy.max_retries, delay,
+                task.name,
+                job.request_id,
+                last_error,
+                retries,
+                policy.max_retries,
+                delay,
             )
             time.sleep(delay)
         finally:

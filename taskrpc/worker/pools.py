@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-import multiprocessing
-import os
 import signal
+import threading
 from collections.abc import Callable
-from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Protocol
 
 from ..exceptions import ConfigurationError, WorkerLost
 from ..messages import Outcome
 from .executor import Job, error_outcome, execute
+from .limits import on_soft_limit, run_with_soft_limit
+from .processes import ProcessPool
 
 if TYPE_CHECKING:
     from ..app import App
@@ -43,15 +43,25 @@ class Pool(Protocol):
 
 
 class SoloPool:
-    """Runs each job inline, in the worker's own thread. No parallelism, least overhead."""
+    """Runs each job inline, in the worker's own thread. No parallelism, least overhead.
+
+    Soft time limits apply when the worker runs in the main thread (SIGALRM); a hard
+    limit cannot be enforced without killing the worker itself.
+    """
 
     size = 1
 
     def __init__(self, app: App, concurrency: int = 1) -> None:
         self._app = app
+        self._alarms = threading.current_thread() is threading.main_thread()
+        if self._alarms:
+            signal.signal(signal.SIGALRM, on_soft_limit)
 
     def submit(self, job: Job, done: Done) -> None:
-        done(execute(self._app, job))
+        if self._alarms:
+            done(run_with_soft_limit(self._app, job))
+        else:
+            done(execute(self._app, job))
 
     def shutdown(self, wait: bool = True) -> None:
         pass
@@ -78,92 +88,9 @@ class ThreadPool:
         self._executor.shutdown(wait=wait, cancel_futures=not wait)
 
 
-class ProcessPool:
-    """Runs jobs in child processes: real parallelism for CPU-bound tasks.
-
-    Children are forked with the app already loaded and ignore SIGINT and SIGTERM, so a
-    Ctrl-C or a service manager's SIGTERM reaches only the worker, which then finishes the
-    jobs in hand. If a child dies, its job is answered with :class:`~taskrpc.WorkerLost`
-    and the pool is rebuilt.
-    """
-
-    def __init__(self, app: App, concurrency: int) -> None:
-        if "fork" not in multiprocessing.get_all_start_methods():
-            raise ConfigurationError("the processes pool needs the 'fork' start method")
-        self._app = app
-        self.size = concurrency
-        self._executor = self._new_executor()
-
-    def _new_executor(self) -> concurrent.futures.ProcessPoolExecutor:
-        executor = concurrent.futures.ProcessPoolExecutor(
-            max_workers=self.size,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_init_child,
-            initargs=(self._app,),
-        )
-        # Fork every child now, before the worker starts threads of its own.
-        executor.submit(os.getpid).result()
-        return executor
-
-    def submit(self, job: Job, done: Done) -> None:
-        try:
-            future = self._executor.submit(_execute_in_child, job)
-        except BrokenProcessPool:
-            self._rebuild()
-            future = self._executor.submit(_execute_in_child, job)
-        future.add_done_callback(lambda f: done(_outcome_of(self._app, f)))
-
-    def shutdown(self, wait: bool = True) -> None:
-        if not wait:
-            self.kill_children()
-        self._executor.shutdown(wait=wait, cancel_futures=not wait)
-
-    def kill_children(self) -> None:
-        """SIGKILL every child at once (a hard stop)."""
-        for process in list(getattr(self._executor, "_processes", {}).values()):
-            if process.is_alive():
-                process.kill()
-
-    def _rebuild(self) -> None:
-        logger.warning("a pool process died; starting a new pool")
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        self._executor = self._new_executor()
-
-
-#: The app a pool child serves, set once by ``_init_child`` in that child only.
-_child_app: App | None = None
-
-
-def _init_child(app: App) -> None:
-    global _child_app
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _die_with_parent()
-    app._client = None  # the parent's sockets are not ours to use
-    _child_app = app
-
-
-def _die_with_parent() -> None:
-    """On Linux, have the kernel SIGKILL this child when the worker dies (even by SIGKILL)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: children exit when their pipe closes
-        pass
-
-
-def _execute_in_child(job: Job) -> Outcome:
-    assert _child_app is not None, "pool child was not initialised"
-    return execute(_child_app, job)
-
-
 def _outcome_of(app: App, future: concurrent.futures.Future[Outcome]) -> Outcome:
     try:
         return future.result()
-    except BrokenProcessPool:
-        return error_outcome(app, WorkerLost("the pool process running the task died"))
     except Exception as exc:  # execute() catches everything; this is a pool failure
         return error_outcome(app, WorkerLost(f"pool failure: {exc}", type_name=type(exc).__name__))
 

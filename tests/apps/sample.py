@@ -12,7 +12,14 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from taskrpc import App
+from taskrpc import (
+    App,
+    Middleware,
+    RetryPolicy,
+    SoftTimeLimitExceeded,
+    TimeoutPolicy,
+    current_request,
+)
 
 app = App("sample")
 
@@ -58,3 +65,58 @@ def marked_sleep(marker: str, seconds: float, value: int = 0) -> int:
         f.write(f"{os.getpid()}\n")
     time.sleep(seconds)
     return value
+
+
+class Flaky(Exception):
+    """A retryable failure."""
+
+
+@app.task(name="flaky", retry=RetryPolicy(retry_on=(Flaky,), max_retries=3, backoff=0.05))
+def flaky(marker: str, failures: int) -> dict:
+    """Fail with Flaky ``failures`` times (counted in ``marker``), then succeed."""
+    with Path(marker).open("a") as f:
+        f.write("run\n")
+    runs = len(Path(marker).read_text().splitlines())
+    if runs <= failures:
+        raise Flaky(f"run {runs}")
+    context = current_request()
+    return {"runs": runs, "retries": context.retries, "last_error": context.last_error}
+
+
+@app.task(name="broken", retry=RetryPolicy(retry_on=(Flaky,), max_retries=3, backoff=0.05))
+def broken(marker: str) -> None:
+    """Fail with a non-retryable error."""
+    with Path(marker).open("a") as f:
+        f.write("run\n")
+    raise ValueError("not retryable")
+
+
+@app.task(name="soft_limited", timeouts=TimeoutPolicy(soft_limit=0.3, hard_limit=5))
+def soft_limited(catch: bool) -> str:
+    try:
+        time.sleep(3)
+    except SoftTimeLimitExceeded:
+        if catch:
+            return "cleaned up"
+        raise
+    return "finished"
+
+
+@app.task(name="hard_limited", timeouts=TimeoutPolicy(hard_limit=0.5))
+def hard_limited(seconds: float) -> float:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:  # ignores signals: only a kill stops it
+        time.sleep(0.01)
+    return seconds
+
+
+class CrashAfterReply(Middleware):
+    """Kill the worker between publishing a reply and acking its request."""
+
+    def after_reply(self, request_id: str, task: str) -> None:
+        if task == "add":
+            os._exit(1)
+
+
+if os.environ.get("SAMPLE_CRASH_AFTER_REPLY"):
+    app.add_middleware(CrashAfterReply())

@@ -1,0 +1,205 @@
+"""Message signing: HMAC-SHA256 with shared keys, key rotation by id, a replay window.
+
+A signature covers the body exactly as sent (compressed, if it was) and everything that
+decides what the message does and where its answer goes: its kind (request or reply),
+content type and encoding, ``correlation_id``, ``reply_to``, routing key, and every
+``taskrpc-*`` header (task name, deadline, protocol, status), including the signing
+headers themselves:
+
+* ``taskrpc-key-id``: which key signed it; receivers hold several keys during a rotation;
+* ``taskrpc-signed-at``: when, in seconds since the epoch; outside the window it is refused;
+* ``taskrpc-nonce``: a fresh id per signature; a request seen again within the window is
+  refused too, unless the broker marks it redelivered (a lost ack, not a replay);
+* ``taskrpc-signature``: the hex HMAC.
+
+Headers other than ``taskrpc-*`` are not covered.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import hmac
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from ..exceptions import BadSignature, ConfigurationError
+
+#: Header naming the key that signed the message.
+HEADER_KEY_ID = "taskrpc-key-id"
+#: Header with the signing time, seconds since the Unix epoch (float).
+HEADER_SIGNED_AT = "taskrpc-signed-at"
+#: Header with a fresh random id per signature.
+HEADER_NONCE = "taskrpc-nonce"
+#: Header with the hex HMAC-SHA256.
+HEADER_SIGNATURE = "taskrpc-signature"
+
+#: Shortest secret accepted, in bytes.
+MIN_SECRET_BYTES = 16
+#: Version tag at the start of the signed text; changes if the covered fields change.
+_DOMAIN = b"taskrpc-hmac-sha256-v1\n"
+
+
+@dataclasses.dataclass(frozen=True)
+class SigningKey:
+    """A shared secret and the id messages name it by."""
+
+    id: str
+    secret: bytes = dataclasses.field(repr=False)
+
+    @classmethod
+    def parse(cls, entry: str) -> SigningKey:
+        """Read ``"key-id:secret"`` (the secret may contain colons).
+
+        Raises:
+            ConfigurationError: Malformed, or the secret is too short. The message never
+                contains the secret.
+        """
+        key_id, sep, secret = entry.strip().partition(":")
+        if not sep or not key_id.strip():
+            raise ConfigurationError("signing keys must look like 'key-id:secret'")
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ConfigurationError(
+                f"signing key {key_id.strip()!r} is shorter than {MIN_SECRET_BYTES} bytes"
+            )
+        return cls(key_id.strip(), secret.encode())
+
+
+@dataclasses.dataclass(frozen=True)
+class Envelope:
+    """What a signature covers besides the body."""
+
+    #: ``"request"`` or ``"reply"``: a reply can never pass for a request.
+    kind: str
+    content_type: str | None
+    content_encoding: str | None
+    correlation_id: str | None
+    reply_to: str | None
+    routing_key: str | None
+    headers: Mapping[str, Any]
+
+
+class Signer:
+    """Signs outgoing messages with the first key and verifies incoming ones with any.
+
+    Parameters:
+        keys: Current key first; older keys still verify during a rotation.
+        window: Seconds either side of now a signature stays valid.
+        clock: Source of the time (tests pass their own).
+        remember: Request nonces remembered to refuse replays inside the window.
+
+    Example:
+        >>> signer = Signer([SigningKey("k1", b"0123456789abcdef")], window=60)
+        >>> envelope = Envelope("request", "application/json", None, "id1", "q", "tasks", {})
+        >>> headers = signer.sign(b"{}", envelope)
+        >>> signer.verify(b"{}", dataclasses.replace(envelope, headers=headers))
+    """
+
+    def __init__(
+        self,
+        keys: Sequence[SigningKey],
+        *,
+        window: float = 300.0,
+        clock: Callable[[], float] = time.time,
+        remember: int = 100_000,
+    ) -> None:
+        if not keys:
+            raise ConfigurationError("a signer needs at least one key")
+        if not window > 0:
+            raise ConfigurationError(f"the signature window must be positive, got {window!r}")
+        self._current = keys[0]
+        self._keys = {key.id: key for key in keys}
+        self.window = float(window)
+        self._clock = clock
+        self._seen: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self._remember = remember
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[str] | str, *, window: float) -> Signer | None:
+        """A signer for ``"id:secret"`` entries (or one comma-separated string); ``None``
+        when there are none."""
+        if isinstance(entries, str):
+            entries = entries.split(",")
+        keys = [SigningKey.parse(entry) for entry in entries if entry.strip()]
+        return cls(keys, window=window) if keys else None
+
+    def __repr__(self) -> str:
+        return f"<Signer keys={list(self._keys)} window={self.window:g}>"
+
+    def sign(self, body: bytes, envelope: Envelope) -> dict[str, Any]:
+        """Return the signing headers to add to the message described by ``envelope``."""
+        headers = {
+            HEADER_KEY_ID: self._current.id,
+            HEADER_SIGNED_AT: self._clock(),
+            HEADER_NONCE: uuid.uuid4().hex,
+        }
+        signed = dataclasses.replace(envelope, headers={**envelope.headers, **headers})
+        headers[HEADER_SIGNATURE] = _mac(self._current.secret, body, signed)
+        return headers
+
+    def verify(self, body: bytes, envelope: Envelope, *, redelivered: bool = False) -> None:
+        """Check the signature, its age and (for requests) that it is not a replay.
+
+        Raises:
+            BadSignature: Unsigned, unknown key, wrong signature, outside the window, or a
+                request nonce seen before that the broker does not mark redelivered.
+        """
+        headers = envelope.headers
+        signature, key_id = headers.get(HEADER_SIGNATURE), headers.get(HEADER_KEY_ID)
+        if not isinstance(signature, str) or not isinstance(key_id, str):
+            raise BadSignature(f"unsigned {envelope.kind}: signatures are required")
+        key = self._keys.get(key_id)
+        if key is None:
+            raise BadSignature(f"{envelope.kind} signed with an unknown key {key_id[:64]!r}")
+        if not hmac.compare_digest(_mac(key.secret, body, envelope), signature):
+            raise BadSignature(f"{envelope.kind} signature does not match its content")
+        signed_at = headers.get(HEADER_SIGNED_AT)
+        now = self._clock()
+        if isinstance(signed_at, bool) or not isinstance(signed_at, (int, float)):
+            raise BadSignature(f"{envelope.kind} has no valid {HEADER_SIGNED_AT} header")
+        if not abs(now - signed_at) <= self.window:
+            raise BadSignature(
+                f"{envelope.kind} signed {now - signed_at:.0f} s from now, "
+                f"outside the {self.window:g} s window: a replay or a skewed clock"
+            )
+        if envelope.kind == "request" and not redelivered:
+            self._check_fresh(str(headers.get(HEADER_NONCE)), now)
+
+    def _check_fresh(self, nonce: str, now: float) -> None:
+        with self._lock:
+            seen = self._seen
+            while seen and (
+                next(iter(seen.values())) < now - self.window or len(seen) >= self._remember
+            ):
+                seen.popitem(last=False)
+            if nonce in seen:
+                raise BadSignature("request replayed: its nonce was seen within the window")
+            seen[nonce] = now
+
+
+def _mac(secret: bytes, body: bytes, envelope: Envelope) -> str:
+    covered = {
+        "kind": envelope.kind,
+        "content_type": envelope.content_type or "",
+        "content_encoding": envelope.content_encoding or "",
+        "correlation_id": envelope.correlation_id or "",
+        "reply_to": envelope.reply_to or "",
+        "routing_key": envelope.routing_key or "",
+        "headers": {
+            str(name): value
+            for name, value in envelope.headers.items()
+            if str(name).startswith("taskrpc-") and name != HEADER_SIGNATURE
+        },
+    }
+    text = json.dumps(covered, sort_keys=True, separators=(",", ":"), default=repr)
+    mac = hmac.new(secret, _DOMAIN, hashlib.sha256)
+    mac.update(text.encode())
+    mac.update(b"\n")
+    mac.update(body)
+    return mac.hexdigest()

@@ -1,0 +1,74 @@
+"""MessagePack (``pip install taskrpc[msgpack]``): compact and fast; integers of any size.
+
+Integers beyond 64 bits travel as extension type 1 (two's complement, big-endian), so
+they round-trip exactly between taskrpc peers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ..exceptions import ConfigurationError
+
+#: msgpack extension type code of integers wider than 64 bits.
+EXT_BIG_INT = 1
+
+
+class MsgpackSerializer:
+    """MessagePack; ``msgpack`` is imported on first use, not with taskrpc."""
+
+    name = "msgpack"
+    content_type = "application/x-msgpack"
+
+    def __init__(self) -> None:
+        self._module: Any = None
+
+    def dumps(self, data: Any) -> bytes:
+        """Encode JSON-compatible ``data``; raise ``ValueError`` for anything else."""
+        msgpack = self._msgpack()
+        try:
+            return msgpack.packb(data, use_bin_type=True)  # type: ignore[no-any-return]
+        except OverflowError:  # an integer wider than 64 bits, somewhere
+            return msgpack.packb(_wrap_big_ints(msgpack, data), use_bin_type=True)  # type: ignore[no-any-return]
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"cannot encode as msgpack: {exc}") from exc
+
+    def loads(self, body: bytes) -> Any:
+        """Decode ``body``; raise ``ValueError`` if it is not exactly one msgpack value."""
+        msgpack = self._msgpack()
+        try:
+            return msgpack.unpackb(body, raw=False, strict_map_key=True, ext_hook=_unwrap)
+        except ValueError:
+            raise
+        except Exception as exc:  # OutOfData and friends are not ValueErrors
+            raise ValueError(f"malformed msgpack: {type(exc).__name__}: {exc}") from exc
+
+    def _msgpack(self) -> Any:
+        if self._module is None:
+            try:
+                self._module = importlib.import_module("msgpack")
+            except ImportError:
+                raise ConfigurationError(
+                    "the msgpack serializer needs msgpack: pip install 'taskrpc[msgpack]'"
+                ) from None
+        return self._module
+
+
+def _wrap_big_ints(msgpack: Any, data: Any) -> Any:
+    if isinstance(data, bool):
+        return data
+    if isinstance(data, int) and not -(2**63) <= data < 2**64:
+        size = (data.bit_length() + 8) // 8
+        return msgpack.ExtType(EXT_BIG_INT, data.to_bytes(size, "big", signed=True))
+    if isinstance(data, dict):
+        return {key: _wrap_big_ints(msgpack, value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_wrap_big_ints(msgpack, value) for value in data]
+    return data
+
+
+def _unwrap(code: int, data: bytes) -> Any:
+    if code == EXT_BIG_INT:
+        return int.from_bytes(data, "big", signed=True)
+    raise ValueError(f"unknown msgpack extension type {code}")
