@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import BrokerError, ConfigurationError
@@ -20,9 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["POOLS", "Job", "Pool", "Worker", "execute"]
 
 logger = logging.getLogger("taskrpc.worker")
-
-#: Seconds between reconnection attempts after the broker connection broke.
-RECONNECT_INTERVAL = 1.0
 
 
 class Worker:
@@ -67,6 +63,7 @@ class Worker:
         self._loop: ConsumeLoop | None = None
         self._recent = RecentReplies()
         self._stopping = False
+        self._stop_event = threading.Event()
 
     def __repr__(self) -> str:
         return (
@@ -108,6 +105,7 @@ class Worker:
     def stop(self) -> None:
         """Ask the worker to stop gracefully. Safe from signal handlers and other threads."""
         self._stopping = True
+        self._stop_event.set()
         loop = self._loop
         if loop is not None:
             loop.stop()
@@ -140,28 +138,36 @@ class Worker:
         return thread
 
     def _serve_with_reconnect(self) -> None:
-        assert self.pool is not None
-        first = True
+        """Serve; after a lost connection, reconnect with backoff until stopped.
+
+        The first connection follows ``app.connect_retry`` and raises when it runs out;
+        later ones retry forever (a worker outlives broker restarts), backing off to the
+        policy's ``max_delay`` between attempts, never busy-looping.
+        """
+        policy = self.app.connect_retry
+        attempt, connected_once = 0, False
         while not self._stopping:
             try:
                 connection = connect(self.app.settings)
-            except BrokerError:
-                if first:
+            except BrokerError as exc:
+                attempt += 1
+                if not connected_once and attempt > policy.max_retries:
                     raise
-                time.sleep(RECONNECT_INTERVAL)
+                logger.warning("%s; retrying (attempt %d)", exc, attempt)
+                self._stop_event.wait(policy.delay(attempt))
                 continue
-            first = False
-            recoverable = _recoverable_errors(connection)
+            attempt, connected_once = 0, True
             try:
                 self._serve(connection)
                 return
-            except recoverable as exc:
+            except _recoverable_errors(connection) as exc:
                 logger.warning(
                     "lost the broker connection (%s: %s); unacked requests will be redelivered",
                     type(exc).__name__,
                     exc,
                 )
-                time.sleep(RECONNECT_INTERVAL)
+                attempt = 1
+                self._stop_event.wait(policy.delay(attempt))
             finally:
                 self._loop = None
                 _release_quietly(connection)

@@ -120,3 +120,9 @@ class CrashAfterReply(Middleware):
 
 if os.environ.get("SAMPLE_CRASH_AFTER_REPLY"):
     app.add_middleware(CrashAfterReply())
+
+
+@app.task(name="slow_add")
+def slow_add(a: int, b: int, seconds: float = 0.01) -> int:
+    time.sleep(seconds)
+    return a + b
