@@ -215,9 +215,9 @@ class Codec:
         """Whether messages are signed and signatures required."""
         return self.signer is not None
 
-    def sign(self, body: bytes, envelope: Envelope) -> dict[str, Any]:
+    def sign(self, body: bytes, envelope: Envelope, *, key_id: str | None = None) -> dict[str, Any]:
         """Signing headers for a message about to be published; ``{}`` without a signer."""
-        return {} if self.signer is None else self.signer.sign(body, envelope)
+        return {} if self.signer is None else self.signer.sign(body, envelope, key_id=key_id)
 
     def verify(self, body: bytes, envelope: Envelope, *, redelivered: bool = False) -> None:
         """Check a received message's signature; a no-op without a signer.

@@ -66,6 +66,9 @@ class Settings:
     #: RabbitMQ's ``consumer_timeout`` (seconds): the broker closes a channel holding an
     #: unacked request longer. Hard time limits must stay below it.
     broker_consumer_timeout: float = 1800.0
+    #: Use RabbitMQ's direct reply-to (``amq.rabbitmq.reply-to``) instead of a callback
+    #: queue per client. RabbitMQ only; see the performance guide for when it pays.
+    direct_reply_to: bool = False
     #: Mark requests persistent (delivery mode 2); off by default, since an RPC call
     #: rarely outlives a broker restart.
     persistent_requests: bool = False

@@ -75,13 +75,7 @@ class AsyncCall(Generic[R]):
         if error is not None:
             raise error
         assert reply is not None
-        return read_reply(  # type: ignore[no-any-return]
-            self._client.app,
-            reply.body,
-            reply.content_type,
-            reply.content_encoding,
-            self._load_result,
-        )
+        return read_reply(self._client.app, reply, self._load_result)  # type: ignore[no-any-return]
 
     def __await__(self) -> Generator[Any, None, R]:
         return self.get().__await__()

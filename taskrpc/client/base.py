@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pydantic_core
@@ -21,6 +21,7 @@ from ..exceptions import (
 )
 from ..messages import HEADER_DEADLINE, HEADER_PROTOCOL, HEADER_TASK, PROTOCOL_VERSION, ReplyBody
 from ..security.signing import Envelope
+from .replies import RawReply
 
 if TYPE_CHECKING:
     from ..app import App
@@ -159,21 +160,11 @@ class RequestBuilder:
         return self._serializer
 
 
-def read_reply(
-    app: App,
-    body: bytes,
-    content_type: str | None,
-    content_encoding: str | None,
-    load_result: ResultLoader | None,
-    *,
-    headers: Mapping[str, Any] | None = None,
-    correlation_id: str | None = None,
-    routing_key: str | None = None,
-) -> Any:
+def read_reply(app: App, reply: RawReply, load_result: ResultLoader | None) -> Any:
     """Decode a reply: return the (re-typed) result or raise the remote error.
 
-    With ``headers`` (and the reply's ``correlation_id`` and routing key), a signing app
-    verifies the reply's signature before decoding it.
+    A signing app verifies the reply's signature (over its body, headers, correlation id
+    and routing key) before decoding it.
 
     Raises:
         RemoteError: The task failed remotely (a typed subclass where the code is known,
@@ -182,14 +173,20 @@ def read_reply(
         TimeoutError: The worker refused the request because its deadline had passed
             (``started`` is ``False``).
     """
+    body, content_type, content_encoding = reply.body, reply.content_type, reply.content_encoding
     try:
-        if headers is not None:
-            envelope = Envelope(
-                "reply", content_type, content_encoding, correlation_id, None, routing_key, headers
-            )
-            app.codec.verify(body, envelope)
+        envelope = Envelope(
+            "reply",
+            content_type,
+            content_encoding,
+            reply.correlation_id,
+            None,
+            reply.routing_key,
+            reply.headers or {},
+        )
+        app.codec.verify(body, envelope)
         data = app.codec.decode(body, content_type, content_encoding, side="reply")
-        reply = ReplyBody.model_validate(data)
+        decoded = ReplyBody.model_validate(data)
     except (BadSignature, ContentDisallowed, ValueError) as exc:  # ValidationError: ValueError
         kind = type(exc).__name__
         kind = (
@@ -198,11 +195,11 @@ def read_reply(
             else "BadReply"
         )
         raise RemoteError(f"unreadable reply: {exc}", type_name=kind) from None
-    if not reply.ok:
-        if reply.error is None:
+    if not decoded.ok:
+        if decoded.error is None:
             raise RemoteError("error reply without error details", type_name="BadReply")
-        exception = reply.error.to_exception()
+        exception = decoded.error.to_exception()
         if isinstance(exception, DeadlineExceeded):  # it never ran: say so
             raise TimeoutError(str(exception), started=False) from exception
         raise app.remote_exceptions.rebuild(exception)
-    return reply.result if load_result is None else load_result(reply.result)
+    return decoded.result if load_result is None else load_result(decoded.result)

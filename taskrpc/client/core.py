@@ -30,9 +30,16 @@ class BaseClient:
         self._router = ReplyRouter(app.settings.duplicate_window)
         self._publisher = Publisher(app)
         self._closed = False
+        self._direct = app.settings.direct_reply_to
         self._listener = ReplyListener(
-            app.settings, self._router, app.connect_retry, on_resend=self._resend
+            app.settings,
+            self._router,
+            app.connect_retry,
+            on_resend=self._resend,
+            direct=self._direct,
         )
+        #: Where requests are published: the listener's own channel for direct reply-to.
+        self._publish = self._listener.publish if self._direct else self._publisher.publish
         self._listener.start()
 
     @property
@@ -92,7 +99,7 @@ class BaseClient:
             call.request, call.resendable = request, True
         self._router.add(call)  # before publishing: the reply can beat us back
         try:
-            self._publisher.publish(request, retry or self.app.resend)
+            self._publish(request, retry or self.app.resend)
         except BaseException:
             self._router.discard(call.id)
             raise
@@ -111,9 +118,7 @@ class BaseClient:
                 "expiration": str(max(1, int(left * 1000))),
             }
             try:
-                self._publisher.publish(
-                    dataclasses.replace(request, properties=properties), self.app.resend
-                )
+                self._publish(dataclasses.replace(request, properties=properties), self.app.resend)
             except Exception as exc:
                 self._router.fail(call, exc)
 

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from kombu import Consumer, Queue
 from kombu.message import Message
 
-from ..exceptions import BrokerError, ConnectionLost
-from ..policies import RetryPolicy
+from ..exceptions import BrokerError, ConnectionLost, Unroutable
+from ..policies import RetryPolicy, retry_call
 from ..settings import Settings
-from ..transport import EventPump, connect
+from ..transport import EventPump, connect, declare_task_queues, task_exchange
+from .base import OutgoingRequest
+from .publisher import ReturnTracker, publish_request
 from .replies import PendingCall, RawReply, ReplyRouter
 
 logger = logging.getLogger("taskrpc.client")
@@ -22,9 +26,23 @@ logger = logging.getLogger("taskrpc.client")
 #: Callback queues are named this plus a random hex string.
 REPLY_QUEUE_PREFIX = "taskrpc.reply."
 
+#: RabbitMQ's pseudo-queue for direct reply-to: replies go straight to the consuming channel.
+DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+
 #: Called with the calls that survived the loss of a reply queue (idempotent ones), once a
 #: new queue is ready, so that the client can send them again.
 ResendHook = Callable[[list[PendingCall]], None]
+
+
+class _Outgoing:
+    """A request handed to the listener thread to publish (direct reply-to mode)."""
+
+    __slots__ = ("request", "done", "error")
+
+    def __init__(self, request: OutgoingRequest) -> None:
+        self.request = request
+        self.done = threading.Event()
+        self.error: BaseException | None = None
 
 
 class ReplyListener:
@@ -35,6 +53,10 @@ class ReplyListener:
     old queue can never be answered there: they fail at once with :class:`ConnectionLost`,
     except idempotent ones, which are handed to ``on_resend`` once a new queue is ready.
     Reconnection backs off as ``retry`` says and never gives up while the client is open.
+
+    With ``direct``, it uses RabbitMQ's direct reply-to instead of a queue of its own.
+    Requests must then be published on the consuming channel, so callers hand them to
+    this thread through :meth:`publish`.
     """
 
     def __init__(
@@ -43,8 +65,12 @@ class ReplyListener:
         router: ReplyRouter,
         retry: RetryPolicy,
         on_resend: ResendHook | None = None,
+        *,
+        direct: bool = False,
     ) -> None:
         self._settings = settings
+        self._direct = direct
+        self._outbox: collections.deque[_Outgoing] = collections.deque()
         self._router = router
         self._retry = retry
         self._on_resend = on_resend
@@ -79,6 +105,36 @@ class ReplyListener:
                 raise BrokerError(f"no connection to the broker: {reason}")
             self._ready.wait(min(left, 0.05))
         return self.reply_to
+
+    def publish(self, request: OutgoingRequest, policy: RetryPolicy) -> None:
+        """Publish through this listener's channel (direct mode), retrying safe failures.
+
+        Raises:
+            Unroutable: No queue is bound for the request.
+            BrokerError: Not published before the retries or the deadline ran out.
+        """
+        try:
+            retry_call(
+                lambda: self._publish_once(request),
+                policy,
+                errors=(ConnectionLost,),
+                what=f"publishing {request.task} [{request.id}]",
+                deadline=request.deadline,
+            )
+        except ConnectionLost as exc:
+            raise BrokerError(f"could not publish {request.task}: {exc}") from exc
+
+    def _publish_once(self, request: OutgoingRequest) -> None:
+        self.wait_ready(request.deadline - time.monotonic())
+        item = _Outgoing(request)
+        self._outbox.append(item)
+        pump = self._pump
+        if pump is not None:
+            pump.wake()
+        if not item.done.wait(max(request.deadline - time.monotonic(), 0.0)):
+            raise BrokerError(f"{request.task} [{request.id}] not published before its deadline")
+        if item.error is not None:
+            raise item.error
 
     def stop(self) -> None:
         """Stop consuming and close the connection (the queue goes with it)."""
@@ -124,11 +180,16 @@ class ReplyListener:
         )
 
     def _serve(self) -> None:
-        with connect(self._settings) as connection:
+        with connect(self._settings, confirms=self._direct) as connection:
             channel = connection.channel()
-            name = f"{REPLY_QUEUE_PREFIX}{uuid.uuid4().hex}"
-            queue = Queue(name, exclusive=True, auto_delete=True, durable=False)(channel)
-            queue.declare()
+            if self._direct:
+                name = DIRECT_REPLY_TO
+                queue = Queue(name, no_declare=True)(channel)
+                task_exchange(self._settings)(channel).declare()
+            else:
+                name = f"{REPLY_QUEUE_PREFIX}{uuid.uuid4().hex}"
+                queue = Queue(name, exclusive=True, auto_delete=True, durable=False)(channel)
+                queue.declare()
             consumer = Consumer(
                 channel, [queue], no_ack=True, on_message=self._on_reply, auto_declare=False
             )
@@ -138,12 +199,40 @@ class ReplyListener:
             self._gave_up.clear()
             self._ready.set()
             self._resend_survivors()
+            returns, declared = ReturnTracker(channel), set[str]()
             try:
                 while not self._stopping:
-                    pump.wait(1.0)
+                    pump.wait(0 if self._outbox else 1.0)
+                    if self._outbox:
+                        self._flush_outbox(channel, returns, declared)
             finally:
                 self._pump = None
                 pump.close()
+                self._fail_outbox()
+
+    def _flush_outbox(self, channel: Any, returns: ReturnTracker, declared: set[str]) -> None:
+        while self._outbox:
+            item = self._outbox.popleft()
+            request = item.request
+            try:
+                if request.queue not in declared:
+                    declare_task_queues(channel, self._settings, [request.queue])
+                    declared.add(request.queue)
+                publish_request(channel, self._settings.exchange, request, returns)
+            except Unroutable as exc:
+                declared.discard(request.queue)
+                item.error = exc
+            except Exception as exc:  # the connection broke: the caller may resend
+                item.error = ConnectionLost(f"{type(exc).__name__}: {exc}")
+                item.done.set()
+                raise
+            item.done.set()
+
+    def _fail_outbox(self) -> None:
+        while self._outbox:
+            item = self._outbox.popleft()
+            item.error = ConnectionLost(f"reply connection lost ({self.last_error or 'closed'})")
+            item.done.set()
 
     def _resend_survivors(self) -> None:
         survivors, self._survivors = self._survivors, []
@@ -153,7 +242,13 @@ class ReplyListener:
             self._on_resend(survivors)
 
     def _on_reply(self, message: Message) -> None:
-        self._router.deliver(
-            message.properties.get("correlation_id"),
-            RawReply(message.body, message.content_type, message.content_encoding),
+        correlation_id = message.properties.get("correlation_id")
+        reply = RawReply(
+            message.body,
+            message.content_type,
+            message.content_encoding,
+            message.headers,
+            correlation_id,
+            message.delivery_info.get("routing_key"),
         )
+        self._router.deliver(correlation_id, reply)

@@ -17,6 +17,53 @@ if TYPE_CHECKING:
     from ..app import App
 
 
+class ReturnTracker:
+    """Catches ``basic.return`` on one channel: a mandatory publish that found no queue.
+
+    py-amqp delivers the return before the publish's confirm, so after a confirmed
+    publish :attr:`reason` tells whether the message was returned.
+    """
+
+    def __init__(self, channel: Any) -> None:
+        self.reason: str | None = None
+        events = getattr(channel, "events", None)
+        if events is not None:  # py-amqp; in-process transports never return messages
+            events["basic_return"].add(self._on_return)
+
+    def _on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
+        self.reason = str(exc)
+
+
+def publish_request(
+    channel: Any, exchange: str, request: OutgoingRequest, returns: ReturnTracker
+) -> None:
+    """Publish ``request`` (mandatory, confirmed if the channel is in confirm mode).
+
+    Raises:
+        Unroutable: The broker returned it: no queue is bound to its routing key.
+    """
+    message = channel.prepare_message(
+        request.body,
+        content_type=request.content_type,
+        content_encoding=request.content_encoding,
+        headers=request.headers,
+        properties=request.properties,
+    )
+    returns.reason = None
+    channel.basic_publish(
+        message,
+        exchange,
+        request.queue,
+        mandatory=True,
+        confirm_timeout=max(request.deadline - time.monotonic(), 0.001),
+    )
+    if returns.reason is not None:
+        raise Unroutable(
+            f"no queue is bound for {request.task} on {request.queue!r} "
+            f"({returns.reason}); was the queue deleted?"
+        )
+
+
 class Publisher:
     """Publishes requests on a connection of its own; thread-safe (one publish at a time).
 
@@ -32,7 +79,7 @@ class Publisher:
         self._declared: set[str] = set()
         self._connection: Connection | None = None
         self._channel: Any = None
-        self._returned: str | None = None
+        self._returns: ReturnTracker | None = None
         self._closed = False
 
     def publish(self, request: OutgoingRequest, policy: RetryPolicy) -> None:
@@ -67,32 +114,16 @@ class Publisher:
                 if request.queue not in self._declared:
                     declare_task_queues(channel, self.app.settings, [request.queue])
                     self._declared.add(request.queue)
-                message = channel.prepare_message(
-                    request.body,
-                    content_type=request.content_type,
-                    content_encoding=request.content_encoding,
-                    headers=request.headers,
-                    properties=request.properties,
-                )
-                self._returned = None
-                channel.basic_publish(
-                    message,
-                    self.app.settings.exchange,
-                    request.queue,
-                    mandatory=True,
-                    confirm_timeout=max(request.deadline - time.monotonic(), 0.001),
-                )
+                assert self._returns is not None
+                publish_request(channel, self.app.settings.exchange, request, self._returns)
+            except Unroutable:
+                self._declared.discard(request.queue)
+                raise
             except ClientClosed:
                 raise
             except Exception as exc:  # unconnected, unwritten or unconfirmed: safe to resend
                 self._drop_connection()
                 raise ConnectionLost(f"{type(exc).__name__}: {exc}") from exc
-            if self._returned is not None:
-                self._declared.discard(request.queue)
-                raise Unroutable(
-                    f"no queue is bound for {request.task} on {request.queue!r} "
-                    f"({self._returned}); was the queue deleted?"
-                )
 
     def _ensure_channel(self) -> Any:
         if self._closed:
@@ -102,17 +133,12 @@ class Publisher:
             try:
                 channel = connection.channel()
                 task_exchange(self.app.settings)(channel).declare()
-                events = getattr(channel, "events", None)
-                if events is not None:  # py-amqp: mandatory publishes come back here
-                    events["basic_return"].add(self._on_return)
             except Exception:
                 connection.release()
                 raise
             self._connection, self._channel = connection, channel
+            self._returns = ReturnTracker(channel)
         return self._channel
-
-    def _on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
-        self._returned = str(exc)
 
     def _drop_connection(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None

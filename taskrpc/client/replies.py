@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from ..exceptions import TaskRPCError
@@ -25,6 +25,10 @@ class RawReply(NamedTuple):
     body: bytes
     content_type: str | None
     content_encoding: str | None = None
+    headers: Mapping[str, Any] | None = None
+    correlation_id: str | None = None
+    #: The queue it was delivered to (the ``reply_to`` the request named).
+    routing_key: str | None = None
 
 
 class PendingCall:

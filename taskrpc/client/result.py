@@ -77,8 +77,6 @@ class AsyncResult(Generic[R]):
             return
         assert reply is not None
         try:
-            self._value = read_reply(
-                self._app, reply.body, reply.content_type, reply.content_encoding, self._load_result
-            )
+            self._value = read_reply(self._app, reply, self._load_result)
         except Exception as exc:
             self._error = exc

@@ -132,15 +132,21 @@ class Signer:
     def __repr__(self) -> str:
         return f"<Signer keys={list(self._keys)} window={self.window:g}>"
 
-    def sign(self, body: bytes, envelope: Envelope) -> dict[str, Any]:
-        """Return the signing headers to add to the message described by ``envelope``."""
+    def sign(self, body: bytes, envelope: Envelope, *, key_id: str | None = None) -> dict[str, Any]:
+        """Return the signing headers to add to the message described by ``envelope``.
+
+        ``key_id`` picks a key this signer holds (a worker answers with the key the request
+        was signed with, so that clients not yet given a new key can still read replies
+        during a rotation); otherwise, or if unknown, the current (first) key signs.
+        """
+        key = self._keys.get(key_id, self._current) if key_id else self._current
         headers = {
-            HEADER_KEY_ID: self._current.id,
+            HEADER_KEY_ID: key.id,
             HEADER_SIGNED_AT: self._clock(),
             HEADER_NONCE: uuid.uuid4().hex,
         }
         signed = dataclasses.replace(envelope, headers={**envelope.headers, **headers})
-        headers[HEADER_SIGNATURE] = _mac(self._current.secret, body, signed)
+        headers[HEADER_SIGNATURE] = _mac(key.secret, body, signed)
         return headers
 
     def verify(self, body: bytes, envelope: Envelope, *, redelivered: bool = False) -> None:

@@ -27,6 +27,10 @@ def admit(app: App, job: Job) -> Outcome | None:
     except RemoteError as exc:
         logger.warning("request %s [%s] refused: %s", job.task or "-", job.request_id, exc)
         return refusal(app, job, exc)
+    except Exception as exc:  # a check that breaks must not stop the worker's loop
+        logger.exception("request %s [%s] could not be checked", job.task or "-", job.request_id)
+        error = BadRequest(f"request could not be checked: {exc}", type_name=type(exc).__name__)
+        return refusal(app, job, error)
     return None
 
 

@@ -17,7 +17,7 @@ from kombu.message import Message
 
 from ..messages import HEADER_DEADLINE, HEADER_TASK, Outcome, reply_headers
 from ..middleware import run_hooks
-from ..security.signing import Envelope
+from ..security.signing import HEADER_KEY_ID, Envelope
 from ..transport import EventPump, declare_task_queues
 from .admission import admit
 from .executor import Job
@@ -156,7 +156,9 @@ class ConsumeLoop:
             reply_to,
             headers,
         )
-        headers.update(self.app.codec.sign(outcome.body, envelope))
+        request_key = (message.headers or {}).get(HEADER_KEY_ID)
+        key_id = request_key if isinstance(request_key, str) else None
+        headers.update(self.app.codec.sign(outcome.body, envelope, key_id=key_id))
         reply = self._channel.prepare_message(
             outcome.body,
             content_type=outcome.content_type,

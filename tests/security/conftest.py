@@ -27,8 +27,6 @@ from taskrpc.client.result import AsyncResult
 from taskrpc.testing.broker import queue_state, wait_for_consumers
 from taskrpc.testing.plugin import delete_queues
 
-pytestmark = pytest.mark.broker
-
 ROOT = Path(__file__).resolve().parents[2]
 
 #: Two shared HMAC keys, current first; tests sign with them and with others.
@@ -159,7 +157,7 @@ def served(
     yield worker
     alive = worker.alive()
     worker.stop()
-    delete_queues(broker_url, [queue])
+    delete_queues(broker_url, [queue, "taskrpc.test.security.bare"])  # apps.py's bare queue
     output = worker.output()
     assert alive, f"the worker died:\n{output}"
     assert "Traceback" not in output, output
