@@ -74,6 +74,7 @@ def typehints_formatter(annotation: object, config: object = None) -> str | None
         return f"``{annotation.__name__}``"
     return None  # the default formatting
 
+
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_ivar = True  # "Attributes:" as fields: no clash with properties of the same name
@@ -103,9 +104,22 @@ intersphinx_timeout = 10
 
 # Names outside taskrpc that no local inventory can resolve. Offline, every reference to
 # Python, kombu or pydantic lands here; online, intersphinx resolves what it knows first.
-_EXTERNAL_MODULES = (*sorted(sys.stdlib_module_names),
-    "typing", "collections", "types", "threading", "concurrent", "weakref", "dataclasses",
-    "kombu", "amqp", "pydantic", "pydantic_core", "click", "pytest", "_pytest",
+_EXTERNAL_MODULES = (
+    *sorted(sys.stdlib_module_names),
+    "typing",
+    "collections",
+    "types",
+    "threading",
+    "concurrent",
+    "weakref",
+    "dataclasses",
+    "kombu",
+    "amqp",
+    "pydantic",
+    "pydantic_core",
+    "click",
+    "pytest",
+    "_pytest",
 )
 nitpick_ignore_regex = [
     ("py:.*", rf"({'|'.join(_EXTERNAL_MODULES)})(\..+)?"),
@@ -120,7 +134,12 @@ if not INTERSPHINX:
 # -- Doctest ------------------------------------------------------------------------------
 
 doctest_global_setup = """
+import logging
+
 import taskrpc
+
+# The examples' workers refuse bad requests on purpose; keep their warnings out of the output.
+logging.getLogger("taskrpc").setLevel(logging.ERROR)
 """
 
 # -- HTML ---------------------------------------------------------------------------------

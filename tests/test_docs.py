@@ -22,8 +22,20 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 def build(builder: str, out: Path) -> subprocess.CompletedProcess[str]:
     # -E: read every page afresh; -W -n: any warning, and any broken reference, fails.
-    command = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-n", "-E", "-q",
-               "-b", builder, str(DOCS), str(out / builder)]
+    command = [
+        sys.executable,
+        "-m",
+        "sphinx",
+        "-W",
+        "--keep-going",
+        "-n",
+        "-E",
+        "-q",
+        "-b",
+        builder,
+        str(DOCS),
+        str(out / builder),
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=170)
 
 
@@ -38,14 +50,15 @@ def test_the_html_docs_build_without_warnings(tmp_path: Path) -> None:
 @pytest.mark.timeout(180)
 def test_the_examples_in_the_docs_pass(tmp_path: Path) -> None:
     result = build("doctest", tmp_path)
-    report = (tmp_path / "doctest" / "output.txt")
+    report = tmp_path / "doctest" / "output.txt"
     details = report.read_text() if report.exists() else ""
     assert result.returncode == 0, details + result.stdout + result.stderr
 
 
 def test_the_reference_documents_every_public_name() -> None:
     reference = (DOCS / "reference.rst").read_text()
-    documented = set(re.findall(r"^\.\. (?:auto\w+|data)::\s+(?:taskrpc\.)?(\w+)\s*$",
-                                reference, re.MULTILINE))
+    documented = set(
+        re.findall(r"^\.\. (?:auto\w+|data)::\s+(?:taskrpc\.)?(\w+)\s*$", reference, re.MULTILINE)
+    )
     missing = sorted(set(taskrpc.__all__) - documented)
     assert not missing, f"add these to docs/reference.rst: {missing}"
