@@ -41,8 +41,10 @@ class App:
         retry: Default :class:`~taskrpc.RetryPolicy` for task failures (none).
         timeouts: Default :class:`~taskrpc.TimeoutPolicy` of tasks (no run-time limits).
         connect_retry: Retries of broker connections.
-        publish_retry: Retries of publishes that failed on a broken connection.
-        resend: Client resends when safe (never reached a worker, or idempotent task).
+        publish_retry: Publishing again (same request id) when a publish provably reached no
+            queue: the connection failed before or during it, or the broker did not confirm.
+        resend: How often the client sends an idempotent call again after losing its
+            reply queue (``max_retries``).
         **options: Any :class:`~taskrpc.Settings` field, e.g. ``default_timeout=10``.
 
     Example:
@@ -76,7 +78,7 @@ class App:
         self.connect_retry = connect_retry
         #: Retrying a publish that failed on a broken connection.
         self.publish_retry = publish_retry
-        #: Client resends of calls that provably never reached a worker (or are idempotent).
+        #: Resends of idempotent calls whose reply queue was lost.
         self.resend = resend
         overrides = {"broker_url": broker_url, **options}
         if settings is None:

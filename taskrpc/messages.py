@@ -75,7 +75,8 @@ class ErrorInfo(BaseModel):
 class ReplyBody(BaseModel):
     """Body of a reply: ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": {...}}``."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # NaN/Infinity stay floats here; the serializer decides how to write them.
+    model_config = ConfigDict(extra="ignore", frozen=True, ser_json_inf_nan="strings")
 
     ok: bool
     result: Any = None

@@ -106,8 +106,8 @@ class Task(Generic[P, R]):
             timeout: Seconds the call may take, from now; ``None`` uses the task's
                 ``timeouts.call``, else the app's ``default_timeout``.
             queue: Route to this queue instead of the task's own.
-            retry: How the client resends when that is safe (``None``: the app's
-                ``resend`` policy).
+            retry: How the client publishes again when that is safe (``None``: the app's
+                ``publish_retry`` policy).
             serializer: Serializer of this request and its reply (``None``: the task's,
                 else the app's); e.g. ``"msgpack"``.
 

@@ -12,7 +12,7 @@ from . import EXIT_BROKER, EXIT_OK, EXIT_TASK_FAILED, EXIT_TIMEOUT
 from .loading import broker_option, load_app
 
 
-@click.command()
+@click.command(context_settings={"ignore_unknown_options": True})  # `fib -1` is an argument
 @click.argument("app_path", metavar="APP")
 @click.argument("task")
 @click.argument("args", nargs=-1)

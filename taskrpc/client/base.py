@@ -15,6 +15,7 @@ from ..exceptions import (
     ConfigurationError,
     ContentDisallowed,
     DeadlineExceeded,
+    InvalidResult,
     PayloadTooLarge,
     RemoteError,
     TimeoutError,
@@ -202,4 +203,12 @@ def read_reply(app: App, reply: RawReply, load_result: ResultLoader | None) -> A
         if isinstance(exception, DeadlineExceeded):  # it never ran: say so
             raise TimeoutError(str(exception), started=False) from exception
         raise app.remote_exceptions.rebuild(exception)
-    return decoded.result if load_result is None else load_result(decoded.result)
+    if load_result is None:
+        return decoded.result
+    try:
+        return load_result(decoded.result)
+    except ValueError as exc:  # pydantic's ValidationError
+        raise InvalidResult(
+            f"the result does not match the task's return type here: {exc}",
+            type_name=type(exc).__name__,
+        ) from None

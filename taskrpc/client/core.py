@@ -10,7 +10,7 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ClientClosed
+from ..exceptions import ClientClosed, ConnectionLost
 from ..policies import RetryPolicy
 from .base import OutgoingRequest, RequestBuilder
 from .listener import ReplyListener
@@ -99,7 +99,7 @@ class BaseClient:
             call.request, call.resendable = request, True
         self._router.add(call)  # before publishing: the reply can beat us back
         try:
-            self._publish(request, retry or self.app.resend)
+            self._publish(request, retry or self.app.publish_retry)
         except BaseException:
             self._router.discard(call.id)
             raise
@@ -111,6 +111,10 @@ class BaseClient:
             left = call.deadline - time.monotonic()
             if left <= 0:
                 continue  # its wait times out on its own
+            call.resends += 1
+            if call.resends > self.app.resend.max_retries:
+                self._router.fail(call, ConnectionLost("reply queue lost; resends exhausted"))
+                continue
             request: OutgoingRequest = call.request
             properties = {
                 **request.properties,
@@ -118,7 +122,9 @@ class BaseClient:
                 "expiration": str(max(1, int(left * 1000))),
             }
             try:
-                self._publish(dataclasses.replace(request, properties=properties), self.app.resend)
+                self._publish(
+                    dataclasses.replace(request, properties=properties), self.app.publish_retry
+                )
             except Exception as exc:
                 self._router.fail(call, exc)
 

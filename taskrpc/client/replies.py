@@ -40,6 +40,7 @@ class PendingCall:
         "deadline",
         "request",
         "resendable",
+        "resends",
         "_event",
         "_reply",
         "_error",
@@ -55,6 +56,8 @@ class PendingCall:
         self.request: Any = None
         #: Whether the client may resend the call if its reply queue is lost.
         self.resendable = False
+        #: How many times the client sent it again.
+        self.resends = 0
         self._event = threading.Event()
         self._reply: RawReply | None = None
         self._error: BaseException | None = None

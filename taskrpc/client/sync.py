@@ -50,7 +50,8 @@ class Client(BaseClient):
             timeout: Seconds the call may take; ``None`` uses the app's default.
             queue: Queue to route to; ``None`` uses the app's default queue.
             load_result: Turns the JSON result into the caller's type (e.g. a model).
-            retry: Resend policy for failed publishes (``None``: the app's ``resend``).
+            retry: Policy for publishing again after a safe failure (``None``: the app's
+                ``publish_retry``).
             idempotent: Also resend, keeping the request id, if the reply queue is lost.
             serializer: Serializer of this request (and so of its reply); ``None``: the
                 task's, else the app's.

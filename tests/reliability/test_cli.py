@@ -52,7 +52,7 @@ def test_call_keyword_arguments_and_models(spawn_worker, run):
 
 def test_call_exits_non_zero_with_the_remote_error(spawn_worker, run):
     spawn_worker(app="taskrpc.fibonacci:app")
-    done = run("call", "taskrpc.fibonacci:app", "fib", "--", "-1")
+    done = run("call", "taskrpc.fibonacci:app", "fib", "-1")  # a negative number, not an option
     assert done.returncode == EXIT_TASK_FAILED
     assert "InvalidArguments" in done.stderr and "greater than or equal to 0" in done.stderr
     done = run("call", "taskrpc.fibonacci:app", "nope")

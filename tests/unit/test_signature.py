@@ -74,3 +74,20 @@ def test_unannotated_functions_accept_anything():
         return a
 
     assert Signature(f).validate([[1, 2]], {}) == ([[1, 2]], {})
+
+
+def test_nan_and_infinity_results_travel_as_strings_and_come_back_as_floats():
+    import math
+
+    def f() -> float:
+        return 0.0
+
+    from taskrpc.messages import ReplyBody
+    from taskrpc.serializers import default_registry
+
+    signature = Signature(f)
+    reply = ReplyBody(ok=True, result=signature.dump_result(float("-inf")))
+    body = default_registry().by_name("json").dumps(reply.model_dump(mode="json"))
+    assert body == b'{"ok":true,"result":"-Infinity","error":null}'
+    assert signature.load_result("-Infinity") == float("-inf")
+    assert math.isnan(signature.load_result("NaN"))
