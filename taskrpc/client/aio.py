@@ -1,9 +1,10 @@
 """The asyncio client: the same abilities as :class:`~taskrpc.Client`, awaited.
 
 It shares request building, publishing and reply matching with the sync client through
-:class:`~taskrpc.client.core.BaseClient`; only the waiting differs. Publishes run on one
-helper thread so the event loop never blocks on the broker's confirm; replies arrive
-on the listener thread and are handed to the loop with ``call_soon_threadsafe``.
+:class:`~taskrpc.client.core.BaseClient`; only the waiting differs. Sending never blocks
+the event loop: a request is queued for the client's I/O thread (or, while the client is
+still connecting, handed to a helper thread that waits for the connection); replies are
+handed to the loop with ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
@@ -109,8 +110,8 @@ class AsyncClient(BaseClient):
 
     def __init__(self, app: App) -> None:
         super().__init__(app)
-        self._publishing = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="taskrpc-publish"
+        self._connecting = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="taskrpc-connect"
         )
 
     async def send(
@@ -126,7 +127,7 @@ class AsyncClient(BaseClient):
         idempotent: bool = False,
         serializer: str | None = None,
     ) -> AsyncCall[Any]:
-        """Publish a request and return its handle once the broker has it.
+        """Send a request and return its handle.
 
         Takes the same parameters as :meth:`taskrpc.Client.send`.
         """
@@ -141,8 +142,10 @@ class AsyncClient(BaseClient):
             idempotent=idempotent,
             serializer=serializer,
         )
-        loop = asyncio.get_running_loop()
-        call = await loop.run_in_executor(self._publishing, submit)
+        if self._listener.connected:
+            call = submit()  # only encodes and queues: no I/O on the loop's thread
+        else:
+            call = await asyncio.get_running_loop().run_in_executor(self._connecting, submit)
         return AsyncCall(self, call, load_result)
 
     async def call(self, task: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
@@ -156,7 +159,7 @@ class AsyncClient(BaseClient):
     def close(self) -> None:
         """Close the client from synchronous code."""
         self._shutdown()
-        self._publishing.shutdown(wait=False)
+        self._connecting.shutdown(wait=False)
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -1,20 +1,18 @@
 """BaseClient: what the sync and asyncio clients share (httpx-style parallel classes).
 
-It owns the request builder, the reply router, the publisher and the reply listener;
-the subclasses only differ in how a caller waits.
+It owns the request builder, the reply router and the I/O thread; the subclasses only
+differ in how a caller waits.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ClientClosed, ConnectionLost
+from ..exceptions import ClientClosed
 from ..policies import RetryPolicy
-from .base import OutgoingRequest, RequestBuilder
+from .base import RequestBuilder
 from .listener import ReplyListener
-from .publisher import Publisher
 from .replies import PendingCall, ReplyRouter, ReplyStats
 
 if TYPE_CHECKING:
@@ -28,18 +26,15 @@ class BaseClient:
         self.app = app
         self._builder = RequestBuilder(app)
         self._router = ReplyRouter(app.settings.duplicate_window)
-        self._publisher = Publisher(app)
         self._closed = False
-        self._direct = app.settings.direct_reply_to
         self._listener = ReplyListener(
             app.settings,
             self._router,
-            app.connect_retry,
-            on_resend=self._resend,
-            direct=self._direct,
+            connect_retry=app.connect_retry,
+            publish_retry=app.publish_retry,
+            resend=app.resend,
+            direct=app.settings.direct_reply_to,
         )
-        #: Where requests are published: the listener's own channel for direct reply-to.
-        self._publish = self._listener.publish if self._direct else self._publisher.publish
         self._listener.start()
 
     @property
@@ -79,7 +74,11 @@ class BaseClient:
         idempotent: bool,
         serializer: str | None = None,
     ) -> PendingCall:
-        """Build, register and publish one request (blocking); return its pending call."""
+        """Build and register one request and queue it for publishing; return its call.
+
+        Blocks only while the client is not connected (at most until the deadline).
+        Failures to publish (unroutable, refused) settle the call and surface at ``get()``.
+        """
         if self._closed:
             raise ClientClosed("client is closed")
         request = self._builder.build(
@@ -91,42 +90,12 @@ class BaseClient:
             timeout=timeout,
             serializer=serializer,
         )
-        request.properties["reply_to"] = self._listener.wait_ready(
-            request.deadline - time.monotonic()
-        )
+        self._listener.wait_ready(request.deadline - time.monotonic())
         call = PendingCall(request.id, task, request.deadline)
-        if idempotent:
-            call.request, call.resendable = request, True
+        call.request, call.resendable, call.publish_retry = request, idempotent, retry
         self._router.add(call)  # before publishing: the reply can beat us back
-        try:
-            self._publish(request, retry or self.app.publish_retry)
-        except BaseException:
-            self._router.discard(call.id)
-            raise
+        self._listener.submit(call)
         return call
-
-    def _resend(self, calls: list[PendingCall]) -> None:
-        """Send idempotent calls again, same ids, to the new reply queue (listener thread)."""
-        for call in calls:
-            left = call.deadline - time.monotonic()
-            if left <= 0:
-                continue  # its wait times out on its own
-            call.resends += 1
-            if call.resends > self.app.resend.max_retries:
-                self._router.fail(call, ConnectionLost("reply queue lost; resends exhausted"))
-                continue
-            request: OutgoingRequest = call.request
-            properties = {
-                **request.properties,
-                "reply_to": self._listener.reply_to,
-                "expiration": str(max(1, int(left * 1000))),
-            }
-            try:
-                self._publish(
-                    dataclasses.replace(request, properties=properties), self.app.publish_retry
-                )
-            except Exception as exc:
-                self._router.fail(call, exc)
 
     def _shutdown(self) -> None:
         if self._closed:
@@ -134,4 +103,3 @@ class BaseClient:
         self._closed = True
         self._listener.stop()
         self._router.fail_all(ClientClosed("client closed while the call was pending"))
-        self._publisher.close()

@@ -1,4 +1,13 @@
-"""The reply listener: a thread consuming the client's exclusive callback queue."""
+"""The client's I/O thread: one connection that publishes requests and consumes replies.
+
+py-amqp connections are not thread-safe, so one lock guards every use of the connection.
+A caller that finds the lock free publishes its request itself (no thread hand-off on
+the way out); otherwise it puts the call in the outbox and wakes the thread, which
+publishes everything queued, reads confirms and replies, and hands replies to the router.
+Publisher confirms are handled asynchronously, so many calls can be in flight from one
+thread without a round trip each; a request the broker returns (no queue bound) or
+refuses fails its call at once.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +16,16 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from kombu import Consumer, Queue
 from kombu.message import Message
 
 from ..exceptions import BrokerError, ConnectionLost, Unroutable
-from ..policies import RetryPolicy, retry_call
+from ..policies import RetryPolicy
 from ..settings import Settings
 from ..transport import EventPump, connect, declare_task_queues, task_exchange
-from .base import OutgoingRequest
-from .publisher import ReturnTracker, publish_request
+from ..transport.connection import is_virtual
 from .replies import PendingCall, RawReply, ReplyRouter
 
 logger = logging.getLogger("taskrpc.client")
@@ -29,58 +36,50 @@ REPLY_QUEUE_PREFIX = "taskrpc.reply."
 #: RabbitMQ's pseudo-queue for direct reply-to: replies go straight to the consuming channel.
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 
-#: Called with the calls that survived the loss of a reply queue (idempotent ones), once a
-#: new queue is ready, so that the client can send them again.
-ResendHook = Callable[[list[PendingCall]], None]
-
-
-class _Outgoing:
-    """A request handed to the listener thread to publish (direct reply-to mode)."""
-
-    __slots__ = ("request", "done", "error")
-
-    def __init__(self, request: OutgoingRequest) -> None:
-        self.request = request
-        self.done = threading.Event()
-        self.error: BaseException | None = None
-
 
 class ReplyListener:
-    """Owns the reply connection; hands every reply to the router.
+    """Owns the client's connection: publishes the outbox, routes every reply.
 
     The callback queue has a random name, is exclusive and auto-deleted: it lives exactly
-    as long as this listener's connection. If the connection drops, calls waiting on the
-    old queue can never be answered there: they fail at once with :class:`ConnectionLost`,
-    except idempotent ones, which are handed to ``on_resend`` once a new queue is ready.
-    Reconnection backs off as ``retry`` says and never gives up while the client is open.
+    as long as the connection. With ``direct``, RabbitMQ's direct reply-to is used instead.
 
-    With ``direct``, it uses RabbitMQ's direct reply-to instead of a queue of its own.
-    Requests must then be published on the consuming channel, so callers hand them to
-    this thread through :meth:`publish`.
+    If the connection drops, calls that were never confirmed are published again (same
+    id) once reconnected, up to ``publish_retry.max_retries`` times; confirmed calls of
+    idempotent tasks are sent again up to ``resend.max_retries`` times; every other
+    waiting call fails at once with :class:`ConnectionLost`, since its reply queue is gone.
+    Reconnection backs off as ``connect_retry`` says and never gives up while open.
     """
 
     def __init__(
         self,
         settings: Settings,
         router: ReplyRouter,
-        retry: RetryPolicy,
-        on_resend: ResendHook | None = None,
         *,
+        connect_retry: RetryPolicy,
+        publish_retry: RetryPolicy,
+        resend: RetryPolicy,
         direct: bool = False,
     ) -> None:
         self._settings = settings
-        self._direct = direct
-        self._outbox: collections.deque[_Outgoing] = collections.deque()
         self._router = router
-        self._retry = retry
-        self._on_resend = on_resend
+        self._connect_retry = connect_retry
+        self._publish_retry = publish_retry
+        self._resend = resend
+        self._direct = direct
+        self._outbox: collections.deque[PendingCall] = collections.deque()
+        self._unconfirmed: dict[int, PendingCall] = {}
+        self._returned: dict[str, str] = {}
+        self._published = 0
+        self._io_lock = threading.Lock()
+        self._channel: Any = None  # set while connected; used only under the lock
+        self._confirms = False
+        self._declared: set[str] = set()
         self._ready = threading.Event()
         self._gave_up = threading.Event()  # set while retries are exhausted; calls fail fast
         self._stopping = False
         self._stopped = threading.Event()  # wakes the reconnection backoff at once
         self._pump: EventPump | None = None
-        self._survivors: list[PendingCall] = []
-        self._thread = threading.Thread(target=self._run, name="taskrpc-replies", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="taskrpc-client", daemon=True)
         #: Name of the current callback queue (every request's ``reply_to``).
         self.reply_to = ""
         #: Why the last connection attempt failed, for error messages.
@@ -95,53 +94,45 @@ class ReplyListener:
 
         Raises:
             BrokerError: No queue within ``timeout`` seconds, or the connection retry policy
-                is exhausted (the listener keeps trying in the background).
+                is exhausted (the thread keeps trying in the background).
         """
         deadline = time.monotonic() + timeout
         while not self._ready.is_set():
             left = deadline - time.monotonic()
             if left <= 0 or self._gave_up.is_set():
-                reason = self.last_error or "timed out"
-                raise BrokerError(f"no connection to the broker: {reason}")
+                raise BrokerError(f"no connection to the broker: {self.last_error or 'timed out'}")
             self._ready.wait(min(left, 0.05))
         return self.reply_to
 
-    def publish(self, request: OutgoingRequest, policy: RetryPolicy) -> None:
-        """Publish through this listener's channel (direct mode), retrying safe failures.
+    @property
+    def connected(self) -> bool:
+        """Whether the callback queue is being consumed right now."""
+        return self._ready.is_set()
 
-        Raises:
-            Unroutable: No queue is bound for the request.
-            BrokerError: Not published before the retries or the deadline ran out.
-        """
-        try:
-            retry_call(
-                lambda: self._publish_once(request),
-                policy,
-                errors=(ConnectionLost,),
-                what=f"publishing {request.task} [{request.id}]",
-                deadline=request.deadline,
-            )
-        except ConnectionLost as exc:
-            raise BrokerError(f"could not publish {request.task}: {exc}") from exc
-
-    def _publish_once(self, request: OutgoingRequest) -> None:
-        self.wait_ready(request.deadline - time.monotonic())
-        item = _Outgoing(request)
-        self._outbox.append(item)
+    def submit(self, call: PendingCall) -> None:
+        """Publish ``call`` (its ``request`` set) now if the connection is free, else queue
+        it for the I/O thread; never waits for the broker."""
+        if not self._outbox and self._io_lock.acquire(blocking=False):
+            try:
+                if self._channel is not None:
+                    self._publish(call)
+                    return
+            except Exception:  # broken connection: the I/O thread finds out and resends
+                pass
+            finally:
+                self._io_lock.release()
+        self._outbox.append(call)
         pump = self._pump
         if pump is not None:
             pump.wake()
-        if not item.done.wait(max(request.deadline - time.monotonic(), 0.0)):
-            raise BrokerError(f"{request.task} [{request.id}] not published before its deadline")
-        if item.error is not None:
-            raise item.error
 
     def stop(self) -> None:
-        """Stop consuming and close the connection (the queue goes with it)."""
+        """Stop and close the connection (the callback queue goes with it)."""
         self._stopping = True
         self._stopped.set()
-        if self._pump is not None:
-            self._pump.wake()
+        pump = self._pump
+        if pump is not None:
+            pump.wake()
         if threading.current_thread() is not self._thread and self._thread.is_alive():
             self._thread.join(timeout=5)
 
@@ -153,93 +144,172 @@ class ReplyListener:
                 attempt = 0
             except BrokerError as exc:  # could not connect
                 self.last_error = str(exc)
-                if attempt >= self._retry.max_retries:
+                if attempt >= self._connect_retry.max_retries:
                     self._gave_up.set()
             except Exception as exc:  # the connection broke under us
                 if self._stopping:
                     return
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self._ready.clear()
-                self._lose_queue()
+                self._lose_connection()
             attempt += 1
-            self._stopped.wait(self._retry.delay(attempt))
+            self._stopped.wait(self._connect_retry.delay(attempt))
 
-    def _lose_queue(self) -> None:
+    def _serve(self) -> None:
+        with connect(self._settings) as connection:
+            channel = connection.channel()
+            confirms = not is_virtual(connection)
+            if confirms:
+                channel.confirm_select()
+                channel.events["basic_ack"].add(self._on_ack)
+                channel.events["basic_nack"].add(self._on_nack)
+                channel.events["basic_return"].add(self._on_return)
+            task_exchange(self._settings)(channel).declare()
+            self.reply_to = self._consume_replies(channel)
+            self._pump = pump = EventPump(connection)
+            self._published = 0
+            self._declared = set()
+            with self._io_lock:
+                self._channel, self._confirms = channel, confirms
+            self._gave_up.clear()
+            self._ready.set()
+            try:
+                while not self._stopping:
+                    self._turn(pump, confirms)
+            finally:
+                with self._io_lock:
+                    self._channel = None
+                self._pump = None
+                pump.close()
+
+    def _turn(self, pump: EventPump, confirms: bool) -> None:
+        """One pass of the I/O loop: wait, read what came, publish what is queued."""
+        idle = 0 if self._outbox else 1.0
+        if not confirms:  # an in-process transport: no socket to select on
+            with self._io_lock:
+                pump.wait(idle)
+                self._flush()
+            return
+        readable = pump.poll(idle)
+        with self._io_lock:
+            if readable:
+                pump.drain_ready()
+            self._flush()
+
+    def _consume_replies(self, channel: Any) -> str:
+        if self._direct:
+            name = DIRECT_REPLY_TO
+            queue = Queue(name, no_declare=True)(channel)
+        else:
+            name = f"{REPLY_QUEUE_PREFIX}{uuid.uuid4().hex}"
+            queue = Queue(name, exclusive=True, auto_delete=True, durable=False)(channel)
+            queue.declare()
+        Consumer(
+            channel, [queue], no_ack=True, on_message=self._on_reply, auto_declare=False
+        ).consume()
+        return name
+
+    def _flush(self) -> None:  # with the lock held
+        while self._outbox:
+            self._publish(self._outbox.popleft())
+
+    def _publish(self, call: PendingCall) -> None:  # with the lock held
+        request, channel = call.request, self._channel
+        left = call.deadline - time.monotonic()
+        if call.done or request is None or left <= 0:
+            return  # failed, answered or timed out while it waited
+        if request.queue not in self._declared:
+            declare_task_queues(channel, self._settings, [request.queue])
+            self._declared.add(request.queue)
+        request.properties["reply_to"] = self.reply_to
+        if call.publishes:  # a resend: the broker should drop it at the same deadline
+            request.properties["expiration"] = str(max(1, int(left * 1000)))
+        message = channel.prepare_message(
+            request.body,
+            content_type=request.content_type,
+            content_encoding=request.content_encoding,
+            headers=request.headers,
+            properties=request.properties,
+        )
+        call.publishes += 1
+        self._published += 1
+        if self._confirms:
+            self._unconfirmed[self._published] = call
+        channel.basic_publish(message, self._settings.exchange, request.queue, mandatory=True)
+        if not self._confirms:
+            self._confirmed(call)
+
+    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
+        for call in self._settle_tags(delivery_tag, multiple):
+            reason = self._returned.pop(call.id, None)
+            if reason is None:
+                self._confirmed(call)
+            else:
+                self._router.fail(
+                    call,
+                    Unroutable(
+                        f"no queue is bound for {call.task} on {call.request.queue!r} "
+                        f"({reason}); was the queue deleted?"
+                    ),
+                )
+
+    def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
+        for call in self._settle_tags(delivery_tag, multiple):
+            if call.publishes <= self._publish_policy(call).max_retries:
+                self._outbox.append(call)  # refused, so never queued: safe to send again
+            else:
+                self._router.fail(call, BrokerError(f"the broker refused {call.task} (nack)"))
+
+    def _on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
+        properties = getattr(message, "properties", {}) or {}
+        correlation_id = properties.get("correlation_id")
+        if correlation_id:
+            self._returned[correlation_id] = str(exc)
+
+    def _settle_tags(self, delivery_tag: int, multiple: bool) -> list[PendingCall]:
+        if not multiple:
+            call = self._unconfirmed.pop(delivery_tag, None)
+            return [] if call is None else [call]
+        tags = [tag for tag in self._unconfirmed if tag <= delivery_tag]
+        return [self._unconfirmed.pop(tag) for tag in tags]
+
+    @staticmethod
+    def _confirmed(call: PendingCall) -> None:
+        call.confirmed = True
+        if not call.resendable:
+            call.request = None  # no resend will need it: let the body go
+
+    def _lose_connection(self) -> None:
+        self._unconfirmed.clear()
+        self._returned.clear()
+        self._outbox.clear()  # every call in it is also pending in the router
         error = ConnectionLost(f"reply queue lost ({self.last_error})")
-        calls = self._router.take_all()
-        for call in calls:
-            if call.resendable and self._on_resend is not None:
-                self._survivors.append(call)
+        survivors = 0
+        for call in self._router.take_all():
+            if self._may_send_again(call):
+                self._router.add(call)
+                self._outbox.append(call)
+                survivors += 1
             else:
                 call._settle(None, error)
         logger.warning(
-            "reply connection lost (%s); %d pending calls failed, %d will be resent",
+            "client connection lost (%s); %d calls will be sent again once reconnected",
             self.last_error,
-            len(calls) - len(self._survivors),
-            len(self._survivors),
+            survivors,
         )
 
-    def _serve(self) -> None:
-        with connect(self._settings, confirms=self._direct) as connection:
-            channel = connection.channel()
-            if self._direct:
-                name = DIRECT_REPLY_TO
-                queue = Queue(name, no_declare=True)(channel)
-                task_exchange(self._settings)(channel).declare()
-            else:
-                name = f"{REPLY_QUEUE_PREFIX}{uuid.uuid4().hex}"
-                queue = Queue(name, exclusive=True, auto_delete=True, durable=False)(channel)
-                queue.declare()
-            consumer = Consumer(
-                channel, [queue], no_ack=True, on_message=self._on_reply, auto_declare=False
-            )
-            consumer.consume()
-            self._pump = pump = EventPump(connection)
-            self.reply_to = name
-            self._gave_up.clear()
-            self._ready.set()
-            self._resend_survivors()
-            returns, declared = ReturnTracker(channel), set[str]()
-            try:
-                while not self._stopping:
-                    pump.wait(0 if self._outbox else 1.0)
-                    if self._outbox:
-                        self._flush_outbox(channel, returns, declared)
-            finally:
-                self._pump = None
-                pump.close()
-                self._fail_outbox()
+    def _may_send_again(self, call: PendingCall) -> bool:
+        if call.request is None or call.deadline <= time.monotonic():
+            return False
+        if not call.confirmed:  # never reached a queue, as far as we know: safe
+            return call.publishes <= self._publish_policy(call).max_retries
+        if call.resendable:  # idempotent: safe even if it ran
+            call.resends += 1
+            return call.resends <= self._resend.max_retries
+        return False
 
-    def _flush_outbox(self, channel: Any, returns: ReturnTracker, declared: set[str]) -> None:
-        while self._outbox:
-            item = self._outbox.popleft()
-            request = item.request
-            try:
-                if request.queue not in declared:
-                    declare_task_queues(channel, self._settings, [request.queue])
-                    declared.add(request.queue)
-                publish_request(channel, self._settings.exchange, request, returns)
-            except Unroutable as exc:
-                declared.discard(request.queue)
-                item.error = exc
-            except Exception as exc:  # the connection broke: the caller may resend
-                item.error = ConnectionLost(f"{type(exc).__name__}: {exc}")
-                item.done.set()
-                raise
-            item.done.set()
-
-    def _fail_outbox(self) -> None:
-        while self._outbox:
-            item = self._outbox.popleft()
-            item.error = ConnectionLost(f"reply connection lost ({self.last_error or 'closed'})")
-            item.done.set()
-
-    def _resend_survivors(self) -> None:
-        survivors, self._survivors = self._survivors, []
-        if survivors and self._on_resend is not None:
-            for call in survivors:
-                self._router.add(call)
-            self._on_resend(survivors)
+    def _publish_policy(self, call: PendingCall) -> RetryPolicy:
+        return call.publish_retry or self._publish_retry
 
     def _on_reply(self, message: Message) -> None:
         correlation_id = message.properties.get("correlation_id")

@@ -41,6 +41,9 @@ class PendingCall:
         "request",
         "resendable",
         "resends",
+        "publishes",
+        "confirmed",
+        "publish_retry",
         "_event",
         "_reply",
         "_error",
@@ -52,12 +55,17 @@ class PendingCall:
         self.id = call_id
         self.task = task
         self.deadline = deadline
-        #: The encoded request, kept only for calls the client may send again.
+        #: The encoded request, kept while the client may still need to send it (again).
         self.request: Any = None
         #: Whether the client may resend the call if its reply queue is lost.
         self.resendable = False
-        #: How many times the client sent it again.
+        #: How many times the client sent it again after it was confirmed (idempotent only).
         self.resends = 0
+        #: How many times it was published, and whether the broker confirmed it.
+        self.publishes = 0
+        self.confirmed = False
+        #: This call's own policy for publishing again, if it has one.
+        self.publish_retry: Any = None
         self._event = threading.Event()
         self._reply: RawReply | None = None
         self._error: BaseException | None = None

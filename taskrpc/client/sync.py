@@ -1,9 +1,5 @@
-"""The thread-safe, blocking client.
-
-Two connections, each owned by one thread, because py-amqp connections are not
-thread-safe: callers publish on the first (under a lock, with publisher confirms), and
-a listener thread consumes the exclusive callback queue on the second.
-"""
+"""The thread-safe, blocking client: callers wait on threading events; one I/O thread
+(:mod:`taskrpc.client.listener`) does all the talking to the broker."""
 
 from __future__ import annotations
 

@@ -14,11 +14,8 @@ from ..settings import Settings
 MEMORY_POLLING_INTERVAL = 0.001
 
 
-def connect(settings: Settings, *, confirms: bool = False) -> Connection:
+def connect(settings: Settings) -> Connection:
     """Open a connection to the broker, failing within ``settings.connect_timeout``.
-
-    With ``confirms``, its channels use publisher confirms: ``basic_publish`` returns once
-    the broker has taken the message, and raises if it refused it.
 
     Raises:
         BrokerError: The broker cannot be reached; the message carries no password.
@@ -28,7 +25,6 @@ def connect(settings: Settings, *, confirms: bool = False) -> Connection:
         connect_timeout=settings.connect_timeout,
         transport_options={
             "polling_interval": MEMORY_POLLING_INTERVAL,
-            "confirm_publish": confirms,
         },
     )
     try:

@@ -38,10 +38,12 @@ class EventPump:
 
     def wake(self) -> None:
         """Make a current or the next :meth:`wait` return at once. Thread- and signal-safe."""
+        if self._woken:
+            return  # a byte is already on its way (cleared before anything is consumed)
         self._woken = True
         try:
             os.write(self._wake_w, b"\0")
-        except (BlockingIOError, OSError):  # the pipe is full (already woken) or closed
+        except OSError:  # the pipe is full (already woken) or closed
             pass
 
     def wait(self, timeout: float) -> None:
@@ -52,27 +54,30 @@ class EventPump:
         """
         if self._virtual:
             self._wait_virtual(timeout)
-            return
-        sock = self.connection.connection.sock
-        if not self._woken:
-            readable, _, _ = select.select([sock, self._wake_r], [], [], timeout)
-        else:
-            readable = [sock]  # woken already: just read what is there
-        self._clear_wake()
-        if sock in readable:
+        elif self.poll(timeout):
             self.drain_ready()
 
+    def poll(self, timeout: float) -> bool:
+        """Wait like :meth:`wait` without reading; return whether frames are ready to read."""
+        if self._virtual:
+            return True
+        sock = self.connection.connection.sock
+        readable, _, _ = select.select([sock, self._wake_r], [], [], 0 if self._woken else timeout)
+        if self._wake_r in readable or self._woken:
+            self._clear_wake()
+        return sock in readable
+
     def drain_ready(self) -> None:
-        """Dispatch every complete frame already received, without blocking."""
+        """Dispatch every complete frame already received, without waiting for more."""
         if self._virtual:
             self._drain_virtual(0)
             return
-        drain = self.connection.drain_events
-        while True:
-            try:
-                drain(timeout=0)
-            except (TimeoutError, BlockingIOError):
-                return
+        sock = self.connection.connection.sock
+        drain = self.connection.connection.drain_events
+        # py-amqp reads exactly one frame at a time, so a readable socket means a frame
+        # is arriving: a blocking read finishes it (no per-frame timeout exceptions).
+        while select.select([sock], [], [], 0)[0]:
+            drain(timeout=None)
 
     def close(self) -> None:
         """Release the wake-up pipe (the connection belongs to the caller)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 from kombu import Connection, Consumer
@@ -57,6 +58,7 @@ class ConsumeLoop:
         self._in_flight: dict[int, Message] = {}
         self._stopping = False
         self._cancelled = False
+        self._loop_thread = threading.get_ident()
 
     @property
     def in_flight(self) -> int:
@@ -74,6 +76,7 @@ class ConsumeLoop:
     def run(self) -> None:
         """Consume until stopped and drained. Connection errors propagate to the caller."""
         self._consumer.consume()
+        self._loop_thread = threading.get_ident()
         try:
             while True:
                 self._publish_completed()
@@ -81,8 +84,9 @@ class ConsumeLoop:
                     self._stop_consuming()
                     if not self._in_flight:
                         return
-                busy = self._start_jobs() or bool(self._completed)
-                self.pump.wait(0 if busy else IDLE_WAIT)
+                if self._start_jobs():
+                    self._publish_completed()  # the solo pool has finished them already
+                self.pump.wait(0 if self._inbox or self._completed else IDLE_WAIT)
         finally:
             self.pump.close()
 
@@ -117,7 +121,8 @@ class ConsumeLoop:
 
     def _on_done(self, tag: int, outcome: Outcome) -> None:  # any thread
         self._completed.append((tag, outcome))
-        self.pump.wake()
+        if threading.get_ident() != self._loop_thread:  # the loop itself needs no wake-up
+            self.pump.wake()
 
     def _publish_completed(self) -> None:
         while self._completed:
