@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
+import select
 import threading
 import time
 import uuid
@@ -35,6 +37,14 @@ REPLY_QUEUE_PREFIX = "taskrpc.reply."
 
 #: RabbitMQ's pseudo-queue for direct reply-to: replies go straight to the consuming channel.
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+
+
+def _drain_pipe(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except OSError:  # empty (non-blocking) or closed
+        pass
 
 
 class ReplyListener:
@@ -71,6 +81,11 @@ class ReplyListener:
         self._returned: dict[str, str] = {}
         self._published = 0
         self._io_lock = threading.Lock()
+        self._leader = threading.Lock()  # held by the one caller reading replies itself
+        # Wakes the leader when the I/O thread read frames (perhaps the leader's reply).
+        self._leader_r, self._leader_w = os.pipe()
+        os.set_blocking(self._leader_r, False)
+        os.set_blocking(self._leader_w, False)
         self._channel: Any = None  # set while connected; used only under the lock
         self._confirms = False
         self._declared: set[str] = set()
@@ -126,6 +141,45 @@ class ReplyListener:
         if pump is not None:
             pump.wake()
 
+    def wait(self, call: PendingCall, timeout: float) -> bool:
+        """Wait until ``call`` settles or ``timeout`` passes; return whether it settled.
+
+        One waiting caller at a time reads the socket itself ("leader"), so its reply does
+        not have to be handed over from the I/O thread; the others wait on their event.
+        """
+        pump = self._pump
+        if call.done or pump is None or not self._confirms:
+            return call.wait(timeout)
+        if not self._leader.acquire(blocking=False):
+            return call.wait(timeout)
+        deadline = time.monotonic() + timeout
+        try:
+            sock = pump.connection.connection.sock
+            while not call.done and not self._stopping:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                readable = select.select([sock, self._leader_r], [], [], left)[0]
+                if self._leader_r in readable:
+                    _drain_pipe(self._leader_r)  # the I/O thread read something: look
+                if sock in readable:
+                    with self._io_lock:
+                        if self._pump is not pump:
+                            break  # reconnected meanwhile: the I/O thread takes over
+                        pump.drain_ready()
+        except Exception:  # the connection broke: the I/O thread deals with it
+            pass
+        finally:
+            self._leader.release()
+            pump.wake()  # the I/O thread watches the socket again
+        return call.wait(max(0.0, deadline - time.monotonic()))
+
+    def _wake_leader(self) -> None:
+        try:
+            os.write(self._leader_w, b"\0")
+        except OSError:  # full (a wake-up is pending) or closed
+            pass
+
     def stop(self) -> None:
         """Stop and close the connection (the callback queue goes with it)."""
         self._stopping = True
@@ -135,6 +189,13 @@ class ReplyListener:
             pump.wake()
         if threading.current_thread() is not self._thread and self._thread.is_alive():
             self._thread.join(timeout=5)
+        self._wake_leader()
+        with self._leader:  # no caller is reading the pipe any more
+            for fd in (self._leader_r, self._leader_w):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
     def _run(self) -> None:
         attempt = 0
@@ -190,10 +251,13 @@ class ReplyListener:
                 pump.wait(idle)
                 self._flush()
             return
-        readable = pump.poll(idle)
+        # While a caller leads (reads the socket itself), watch only for wake-ups.
+        readable = pump.poll(idle, watch_socket=not self._leader.locked())
         with self._io_lock:
             if readable:
                 pump.drain_ready()
+                if self._leader.locked():  # we may have taken the leader's reply
+                    self._wake_leader()
             self._flush()
 
     def _consume_replies(self, channel: Any) -> str:

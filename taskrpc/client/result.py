@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..exceptions import TimeoutError
@@ -25,9 +26,16 @@ class AsyncResult(Generic[R]):
         task: The task name.
     """
 
-    def __init__(self, app: App, call: PendingCall, load_result: ResultLoader | None) -> None:
+    def __init__(
+        self,
+        app: App,
+        call: PendingCall,
+        load_result: ResultLoader | None,
+        waiter: Callable[[PendingCall, float], bool] | None = None,
+    ) -> None:
         self._app = app
         self._call = call
+        self._waiter = waiter
         self._load_result = load_result
         self._value: Any = _UNSET
         self._error: BaseException | None = None
@@ -65,10 +73,15 @@ class AsyncResult(Generic[R]):
     def _wait(self, timeout: float | None) -> None:
         left = self._call.deadline - time.monotonic()
         wait = left if timeout is None else min(timeout, left)
-        if not self._call.wait(max(wait, 0.0)):
+        if not self._wait_for_call(max(wait, 0.0)):
             past_deadline = timeout is None or timeout >= left
             reason = "its deadline passed" if past_deadline else f"{timeout:g} s elapsed"
             raise TimeoutError(f"no reply for {self.task} [{self.id}]: {reason}")
+
+    def _wait_for_call(self, timeout: float) -> bool:
+        if self._waiter is None:
+            return self._call.wait(timeout)
+        return self._waiter(self._call, timeout)
 
     def _settle(self) -> None:
         reply, error = self._call.outcome()

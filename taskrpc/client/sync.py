@@ -67,7 +67,7 @@ class Client(BaseClient):
             idempotent=idempotent,
             serializer=serializer,
         )
-        return AsyncResult(self.app, call, load_result)
+        return AsyncResult(self.app, call, load_result, waiter=self._listener.wait)
 
     def call(self, task: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         """Send a request and wait for its result (plain JSON data)."""

@@ -57,12 +57,16 @@ class EventPump:
         elif self.poll(timeout):
             self.drain_ready()
 
-    def poll(self, timeout: float) -> bool:
-        """Wait like :meth:`wait` without reading; return whether frames are ready to read."""
+    def poll(self, timeout: float, *, watch_socket: bool = True) -> bool:
+        """Wait like :meth:`wait` without reading; return whether frames are ready to read.
+
+        With ``watch_socket=False`` only a :meth:`wake` (or the timeout) ends the wait.
+        """
         if self._virtual:
             return True
         sock = self.connection.connection.sock
-        readable, _, _ = select.select([sock, self._wake_r], [], [], 0 if self._woken else timeout)
+        watched = [sock, self._wake_r] if watch_socket else [self._wake_r]
+        readable, _, _ = select.select(watched, [], [], 0 if self._woken else timeout)
         if self._wake_r in readable or self._woken:
             self._clear_wake()
         return sock in readable
