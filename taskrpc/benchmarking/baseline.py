@@ -23,6 +23,10 @@ Tick = Callable[[int], None]
 TICK_EVERY = 100
 
 
+#: The baseline server's prefetch; the taskrpc worker uses the same by default.
+PREFETCH = 100
+
+
 def fib_iter(n: int) -> int:
     """Return the n-th Fibonacci number (fib(0) == 0), iteratively."""
     a, b = 0, 1
@@ -54,7 +58,7 @@ def serve(url: str, queue: str, ready: Event | None = None, stop: Event | None =
             callbacks=[lambda _body, msg: pending.append(msg)],
         )
         try:
-            channel.basic_qos(prefetch_size=0, prefetch_count=100, a_global=False)
+            channel.basic_qos(prefetch_size=0, prefetch_count=PREFETCH, a_global=False)
             producer = Producer(channel, serializer="json", auto_declare=False)
             with consumer:
                 if ready is not None:

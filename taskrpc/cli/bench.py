@@ -12,6 +12,7 @@ from typing import TextIO
 
 import click
 
+from ..benchmarking.baseline import PREFETCH
 from . import EXIT_BROKER, EXIT_INTERRUPTED, EXIT_OK
 
 #: The benchmark could not run (a server died or answered wrongly).
@@ -84,7 +85,9 @@ _DEFAULT_URL = "amqp://guest:guest@localhost:5672//"
 @click.option(
     "--prefetch",
     type=click.IntRange(min=1),
-    help="The taskrpc worker's prefetch (default: the worker's).",
+    default=PREFETCH,
+    show_default=True,
+    help="The taskrpc worker's prefetch; the default is the baseline server's, like for like.",
 )
 @click.option(
     "--json",

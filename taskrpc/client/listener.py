@@ -309,6 +309,7 @@ class ReplyListener:
             if reason is None:
                 self._confirmed(call)
             else:
+                self._declared.discard(call.request.queue)  # declare it again next time
                 self._router.fail(
                     call,
                     Unroutable(

@@ -112,8 +112,9 @@ def test_a_request_to_a_deleted_queue_fails_at_once_as_unroutable(rpc_app, spawn
     with Connection(rpc_app.settings.broker_url) as connection:
         connection.default_channel.queue_delete(rpc_app.settings.default_queue)
     started = time.monotonic()
+    result = rpc_app.send_task("add", [1, 2], timeout=20)
     with pytest.raises(Unroutable, match="no queue is bound"):
-        rpc_app.send_task("add", [1, 2], timeout=20)
+        result.get()
     assert time.monotonic() - started < 5  # at once, not at the deadline
     assert rpc_app.send_task("add", [1, 2]).ready() is False  # re-declared: queued again
 
