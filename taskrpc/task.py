@@ -114,19 +114,8 @@ class Task(Generic[P, R]):
         Returns:
             A handle whose :meth:`~taskrpc.AsyncResult.get` returns the validated result.
         """
-        if timeout is None and self.timeouts is not None:
-            timeout = self.timeouts.call
-        return self.app.client.send(
-            self.name,
-            args,
-            kwargs,
-            timeout=timeout,
-            queue=queue or self.queue,
-            load_result=self.signature.load_result,
-            retry=retry,
-            idempotent=self.idempotent,
-            serializer=serializer,
-        )
+        options = self._send_options(timeout, queue, retry, serializer)
+        return self.app.client.send(self.name, args, kwargs, **options)
 
     async def send_async(
         self,
@@ -145,19 +134,27 @@ class Task(Generic[P, R]):
             >>> await call  # doctest: +SKIP
             832040
         """
+        options = self._send_options(timeout, queue, retry, serializer)
+        return await self.app.async_client.send(self.name, args, kwargs, **options)
+
+    def _send_options(
+        self,
+        timeout: float | None,
+        queue: str | None,
+        retry: RetryPolicy | None,
+        serializer: str | None,
+    ) -> dict[str, Any]:
+        """A call's options with this task's defaults filled in (both clients take them)."""
         if timeout is None and self.timeouts is not None:
             timeout = self.timeouts.call
-        return await self.app.async_client.send(
-            self.name,
-            args,
-            kwargs,
-            timeout=timeout,
-            queue=queue or self.queue,
-            load_result=self.signature.load_result,
-            retry=retry,
-            idempotent=self.idempotent,
-            serializer=serializer,
-        )
+        return {
+            "timeout": timeout,
+            "queue": queue or self.queue,
+            "load_result": self.signature.load_result,
+            "retry": retry,
+            "idempotent": self.idempotent,
+            "serializer": serializer,
+        }
 
     async def call_async(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the task on a worker and await its result (the asyncio :meth:`delay`).
