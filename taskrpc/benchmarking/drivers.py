@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .baseline import TICK_EVERY, BaselineClient, Tick, fib_iter
-from .tasks import bench_task, make_app
+from .tasks import TASK_NAME, bench_task, make_app
 
 
 class BenchmarkError(RuntimeError):
@@ -63,18 +63,40 @@ class BaselineDriver:
 
 
 class TaskrpcDriver:
-    """Drives a taskrpc app's sync client, through the typed task (``fib.delay(n).get()``)."""
+    """Drives a taskrpc app's sync client, through the typed task (``fib.delay(n).get()``).
+
+    ``task`` names the task called (the tiny Fibonacci by default); ``direct_reply_to``
+    has the client use RabbitMQ's direct reply-to instead of its callback queue.
+    """
 
     name = "taskrpc"
 
-    def __init__(self, url: str, queue: str, n: int, timeout: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        queue: str,
+        n: int,
+        timeout: float,
+        *,
+        task: str = TASK_NAME,
+        direct_reply_to: bool = False,
+    ) -> None:
         self.n = n
-        self.app = make_app(broker_url=url, default_queue=queue, default_timeout=timeout)
-        self._task = bench_task(self.app)
+        self.app = make_app(
+            broker_url=url,
+            default_queue=queue,
+            default_timeout=timeout,
+            direct_reply_to=direct_reply_to,
+        )
+        self._task = bench_task(self.app, task)
 
     def call_once(self) -> Any:
         """One call; the result."""
         return self._task.delay(self.n).get()
+
+    def send(self) -> Any:
+        """Send one call; its handle (``.get()`` waits for the result)."""
+        return self._task.delay(self.n)
 
     def wait_ready(self, check: Callable[[], None], timeout: float) -> None:
         """Wait until the worker answers, calling ``check`` (which raises if it died) meanwhile.

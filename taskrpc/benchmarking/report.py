@@ -92,6 +92,8 @@ class Results:
             worker += f" concurrency={config['concurrency']}"
         if config.get("prefetch"):
             worker += f" prefetch={config['prefetch']}"
+        if config.get("direct_reply_to"):
+            worker += ", taskrpc replies by direct reply-to"
         lines = [
             f"taskrpc bench: fib({config['n']}), {worker}, {config['rounds']} round(s) "
             f"(medians); pipelined with {config['in_flight']} in flight",

@@ -43,6 +43,9 @@ class BenchConfig:
     n: int = 30
     #: Seconds to wait for any one reply before the run is declared failed.
     timeout: float = 30.0
+    #: The taskrpc client uses RabbitMQ's direct reply-to instead of its callback queue.
+    #: (The baseline keeps the tutorial's exclusive reply queue either way.)
+    direct_reply_to: bool = False
 
     def units(self) -> int:
         """Calls the whole run makes, for progress reporting."""
@@ -67,7 +70,13 @@ def run_benchmark(config: BenchConfig, progress: Progress | None = None) -> Resu
             drivers.append(
                 BaselineDriver(config.url, servers.baseline_queue, config.n, config.timeout)
             )
-            taskrpc = TaskrpcDriver(config.url, servers.taskrpc_queue, config.n, config.timeout)
+            taskrpc = TaskrpcDriver(
+                config.url,
+                servers.taskrpc_queue,
+                config.n,
+                config.timeout,
+                direct_reply_to=config.direct_reply_to,
+            )
             drivers.append(taskrpc)
             taskrpc.wait_ready(servers.check, START_TIMEOUT)
             for driver in drivers:

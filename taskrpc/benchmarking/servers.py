@@ -40,10 +40,17 @@ class Servers:
     Parameters:
         url: Broker URL.
         pool, concurrency, prefetch: The taskrpc worker's options (``None``: its defaults).
+        baseline: Also run the baseline server (``False``: the taskrpc worker alone).
     """
 
     def __init__(
-        self, url: str, *, pool: str, concurrency: int | None, prefetch: int | None
+        self,
+        url: str,
+        *,
+        pool: str,
+        concurrency: int | None,
+        prefetch: int | None,
+        baseline: bool = True,
     ) -> None:
         token = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
         self.url = url
@@ -62,6 +69,7 @@ class Servers:
             name="taskrpc-bench-baseline",
             daemon=True,
         )
+        self._with_baseline = baseline
         self._worker: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -87,12 +95,20 @@ class Servers:
             *self._worker_args,
         ]
         self._worker = subprocess.Popen(command, start_new_session=True)
+        if not self._with_baseline:
+            self.check()
+            return
         self._baseline.start()
         deadline = time.monotonic() + START_TIMEOUT
         while not self._ready.wait(0.1):
             if not self._baseline.is_alive() or time.monotonic() > deadline:
                 raise BenchmarkError("the baseline server did not start")
         self.check()
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The taskrpc worker's process id, once started."""
+        return None if self._worker is None else self._worker.pid
 
     def check(self) -> None:
         """Raise :class:`BenchmarkError` if either server has exited."""

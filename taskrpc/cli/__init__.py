@@ -28,11 +28,12 @@ def cli() -> None:
 
 def _register() -> None:
     from .bench import bench
+    from .bench_suites import bench_memory, bench_scaling
     from .call import call
     from .demo import demo
     from .worker import worker
 
-    for command in (worker, call, demo, bench):
+    for command in (worker, call, demo, bench, bench_memory, bench_scaling):
         cli.add_command(command)
 
 

@@ -6,9 +6,10 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import Any, NoReturn, Protocol, TextIO
 
 import click
 
@@ -20,9 +21,8 @@ EXIT_BENCH_FAILED = 1
 
 _DEFAULT_URL = "amqp://guest:guest@localhost:5672//"
 
-
-@click.command()
-@click.option(
+#: ``--url`` (or ``--broker``): the broker every benchmark command runs against.
+url_option = click.option(
     "--url",
     "--broker",
     "url",
@@ -33,6 +33,17 @@ _DEFAULT_URL = "amqp://guest:guest@localhost:5672//"
     show_envvar=True,
     help="Broker URL.",
 )
+#: ``--json PATH``: where a benchmark command also writes its figures.
+json_option = click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the figures to this file as JSON.",
+)
+
+
+@click.command()
+@url_option
 @click.option(
     "--rounds",
     type=click.IntRange(min=1),
@@ -90,11 +101,15 @@ _DEFAULT_URL = "amqp://guest:guest@localhost:5672//"
     help="The taskrpc worker's prefetch; the default is the baseline server's, like for like.",
 )
 @click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the figures to this file as JSON.",
+    "--direct-reply-to/--callback-queue",
+    envvar="TASKRPC_DIRECT_REPLY_TO",
+    default=False,
+    show_default=True,
+    show_envvar=True,
+    help="How the taskrpc client gets its replies: RabbitMQ's direct reply-to, or its own "
+    "callback queue. The baseline always uses an exclusive reply queue.",
 )
+@json_option
 def bench(
     url: str,
     rounds: int,
@@ -105,6 +120,7 @@ def bench(
     pool: str,
     concurrency: int | None,
     prefetch: int | None,
+    direct_reply_to: bool,
     json_path: Path | None,
 ) -> None:
     """Benchmark taskrpc against raw kombu on the same broker, interleaved over rounds.
@@ -114,8 +130,7 @@ def bench(
     outstanding (throughput). Prints medians over rounds and the taskrpc/baseline ratios.
     Exits 1 if a server fails, 4 if the broker is unreachable.
     """
-    from ..benchmarking import BenchConfig, BenchmarkError, run_benchmark
-    from ..exceptions import BrokerError
+    from ..benchmarking import BenchConfig, run_benchmark
     from ..settings import safe_url
 
     config = BenchConfig(
@@ -128,12 +143,33 @@ def bench(
         pool=pool,
         concurrency=concurrency,
         prefetch=prefetch,
+        direct_reply_to=direct_reply_to,
     )
     click.echo(f"taskrpc bench on {safe_url(url)}: starting the servers", err=True)
+    run_and_report(lambda progress: run_benchmark(config, progress), json_path)
+
+
+class Report(Protocol):
+    """What a benchmark run returns: figures as a table and as a JSON document."""
+
+    def table(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def run_and_report(run: Callable[[ProgressBar], Report], json_path: Path | None) -> NoReturn:
+    """Run a benchmark with a progress bar, print its table, write its JSON; exit.
+
+    Exits 0, or 1 if a server failed, 4 if the broker is unreachable, 130 on Ctrl-C or
+    SIGTERM (the benchmark has stopped its servers and deleted its queues by then).
+    """
+    from ..benchmarking import BenchmarkError
+    from ..exceptions import BrokerError
+
     progress = ProgressBar(sys.stderr)
     signal.signal(signal.SIGTERM, _interrupt)  # clean up on SIGTERM as on Ctrl-C
     try:
-        results = run_benchmark(config, progress)
+        results = run(progress)
     except KeyboardInterrupt:
         progress.close()
         click.echo("interrupted; servers stopped and queues deleted", err=True)

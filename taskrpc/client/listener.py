@@ -136,6 +136,10 @@ class ReplyListener:
                 pass
             finally:
                 self._io_lock.release()
+                # py-amqp reads the socket inside basic_publish: if that was a leader's
+                # reply, the leader must look at its call again.
+                if self._leader.locked():
+                    self._wake_leader()
         self._outbox.append(call)
         pump = self._pump
         if pump is not None:
@@ -254,11 +258,12 @@ class ReplyListener:
         # While a caller leads (reads the socket itself), watch only for wake-ups.
         readable = pump.poll(idle, watch_socket=not self._leader.locked())
         with self._io_lock:
+            busy = readable or bool(self._outbox)
             if readable:
                 pump.drain_ready()
-                if self._leader.locked():  # we may have taken the leader's reply
-                    self._wake_leader()
-            self._flush()
+            self._flush()  # basic_publish reads the socket too
+        if busy and self._leader.locked():  # we may have taken the leader's reply
+            self._wake_leader()
 
     def _consume_replies(self, channel: Any) -> str:
         if self._direct:
@@ -357,6 +362,7 @@ class ReplyListener:
                 survivors += 1
             else:
                 call._settle(None, error)
+        self._wake_leader()  # it may be waiting on the dead socket for a call we just failed
         logger.warning(
             "client connection lost (%s); %d calls will be sent again once reconnected",
             self.last_error,
