@@ -2,7 +2,9 @@
 
 Modules: ``baseline`` (the raw-kombu server and client), ``tasks`` (the app the worker
 serves), ``servers`` (starting and stopping both servers), ``drivers`` (the measuring
-loops), ``report`` (figures, table, JSON), ``runner`` (rounds and warm-up).
+loops), ``report`` (figures, table, JSON), ``runner`` (rounds and warm-up). Beside it,
+``memory`` (``taskrpc bench-memory``: a client's RSS over many calls) and ``scaling``
+(``taskrpc bench-scaling``: CPU-bound throughput by processes pool size).
 
 Example:
     >>> from taskrpc.benchmarking import BenchConfig, run_benchmark

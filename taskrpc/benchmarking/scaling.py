@@ -58,6 +58,10 @@ class ScalingConfig:
         """Calls outstanding at once."""
         return self.in_flight or 2 * max(self.pools)
 
+    def worker_prefetch(self, pool: int) -> int:
+        """The prefetch of the worker with ``pool`` processes, as the worker computes it."""
+        return self.prefetch or pool * Settings.from_env().prefetch_multiplier
+
 
 @dataclasses.dataclass
 class ScalingResults:
@@ -67,6 +71,8 @@ class ScalingResults:
     rounds: dict[int, list[Stats]] = dataclasses.field(default_factory=dict)
     #: Milliseconds one call's work takes in this process (median of a few runs).
     task_ms: float = 0.0
+    #: Each worker's prefetch, by pool size.
+    prefetch: dict[int, int] = dataclasses.field(default_factory=dict)
 
     def median(self, pool: int) -> Stats:
         """Median figures over rounds of one pool size."""
@@ -82,6 +88,7 @@ class ScalingResults:
         """The ``--json`` document."""
         return {
             "pools": {str(k): dataclasses.asdict(self.median(k)) for k in self.rounds},
+            "prefetch": {str(k): self.prefetch[k] for k in self.rounds},
             "ratio": self.ratio,
             "target": SCALING_TARGET,
             "met": self.ratio >= SCALING_TARGET,
@@ -97,13 +104,13 @@ class ScalingResults:
             f"taskrpc scaling: heavy_fib({c['n']:,}) = {self.task_ms:.1f} ms of CPU here "
             f"(ideal {ideal:.1f} calls/s per process); {c['calls']} calls per pool per round, "
             f"{c['rounds']} round(s) (medians), {c['in_flight']} in flight",
-            f"{'processes':<12}{'calls/s':>10}{'p50 ms':>10}{'vs first':>10}",
+            f"{'processes':<12}{'prefetch':>10}{'calls/s':>10}{'p50 ms':>10}{'vs first':>10}",
         ]
         first = self.median(next(iter(self.rounds))).calls_per_s
         for pool in self.rounds:
             stats = self.median(pool)
             lines.append(
-                f"{pool:<12}{stats.calls_per_s:>10.1f}{stats.p50_ms:>10.1f}"
+                f"{pool:<12}{self.prefetch[pool]:>10}{stats.calls_per_s:>10.1f}{stats.p50_ms:>10.1f}"
                 f"{stats.calls_per_s / first:>9.2f}x"
             )
         met = "met" if self.ratio >= SCALING_TARGET else "MISSED"
@@ -119,7 +126,10 @@ def run_scaling(config: ScalingConfig, progress: Progress | None = None) -> Scal
         taskrpc.BrokerError: The broker cannot be reached.
     """
     config = dataclasses.replace(config, in_flight=config.window())
-    results = ScalingResults(config=dataclasses.asdict(config) | {"url": safe_url(config.url)})
+    results = ScalingResults(
+        config=dataclasses.asdict(config) | {"url": safe_url(config.url)},
+        prefetch={k: config.worker_prefetch(k) for k in config.pools},
+    )
     report = progress or _no_progress
     total = len(config.pools) * (config.warmup + config.rounds * config.calls)
     done = 0

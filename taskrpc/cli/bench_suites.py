@@ -154,7 +154,8 @@ def _pools(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int,
 @click.option(
     "--prefetch",
     type=click.IntRange(min=1),
-    help="The workers' prefetch (default: theirs, concurrency x prefetch multiplier).",
+    help="The workers' prefetch (default: each worker's own, its concurrency x "
+    "TASKRPC_PREFETCH_MULTIPLIER, 4 unless set).",
 )
 @click.option(
     "-n",

@@ -86,7 +86,8 @@ class ConsumeLoop:
                         return
                 if self._start_jobs():
                     self._publish_completed()  # the solo pool has finished them already
-                self.pump.wait(0 if self._inbox or self._completed else IDLE_WAIT)
+                startable = self._inbox and len(self._in_flight) < self.pool.size
+                self.pump.wait(0 if startable or self._completed else IDLE_WAIT)
         finally:
             self.pump.close()
 

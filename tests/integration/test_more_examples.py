@@ -83,9 +83,7 @@ def start_worker_process(
     def start(app_path: str, cwd: Path, *options: str) -> WorkerProcess:
         command = [sys.executable, "-m", "taskrpc", "worker", app_path, *options]
         log = tmp_path / f"worker-{len(started)}.log"
-        worker = WorkerProcess(
-            command, cwd=cwd, env=example_env(broker_url, unique_queue), log=log
-        )
+        worker = WorkerProcess(command, cwd=cwd, env=example_env(broker_url, unique_queue), log=log)
         started.append(worker)
         running = sum(1 for w in started if w.process.poll() is None)
         try:
@@ -101,9 +99,7 @@ def start_worker_process(
             worker.process.wait(timeout=5)
 
 
-def run_client(
-    cwd: Path, env: dict[str, str], *args: str
-) -> subprocess.CompletedProcess[str]:
+def run_client(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "client.py", *args],
         cwd=cwd,
@@ -135,8 +131,7 @@ def test_retries_timeouts_example_retries_limits_and_keeps_deadlines(
         "not retried: ValueError: could not convert string to float: 'n/a'",
         "soft limit, caught: partial report: 2 of 10 pages",
         "soft limit, not reached: full report: 2 pages",
-        "hard limit: TimeLimitExceeded: report.stuck ran past its hard time limit of 1.5 s; "
-        "killed",
+        "hard limit: TimeLimitExceeded: report.stuck ran past its hard time limit of 1.5 s; killed",
         "not started: TimeoutError at the deadline, started=None",
     ]
     assert re.fullmatch(
