@@ -273,6 +273,14 @@ class App:
                     self._async_client = AsyncClient(self)
         return self._async_client
 
+    def _forget_client(self, client: object) -> None:
+        """A client closed: the next ``client``/``async_client`` access makes a new one."""
+        with self._client_lock:
+            if self._client is client:
+                self._client = None
+            if self._async_client is client:
+                self._async_client = None
+
     def send_task(
         self,
         name: str,

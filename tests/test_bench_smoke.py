@@ -71,3 +71,11 @@ def test_stats_median_takes_each_figure_separately() -> None:
     rounds = [Stats(1.0, 9.0, 300.0), Stats(3.0, 5.0, 100.0), Stats(2.0, 7.0, 200.0)]
 
     assert Stats.median(rounds) == Stats(2.0, 7.0, 200.0)
+
+
+def test_the_bench_runs_taskrpc_at_the_baselines_prefetch_by_default():
+    from taskrpc.benchmarking.baseline import PREFETCH
+    from taskrpc.cli.bench import bench
+
+    option = next(p for p in bench.params if p.name == "prefetch")
+    assert option.default == PREFETCH

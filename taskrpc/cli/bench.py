@@ -13,7 +13,6 @@ from typing import Any, NoReturn, Protocol, TextIO
 
 import click
 
-from ..benchmarking.baseline import PREFETCH
 from . import EXIT_BROKER, EXIT_INTERRUPTED, EXIT_OK
 
 #: The benchmark could not run (a server died or answered wrongly).
@@ -96,7 +95,7 @@ json_option = click.option(
 @click.option(
     "--prefetch",
     type=click.IntRange(min=1),
-    default=PREFETCH,
+    default=100,  # benchmarking.baseline.PREFETCH, not imported: commands import lazily
     show_default=True,
     help="The taskrpc worker's prefetch; the default is the baseline server's, like for like.",
 )

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ..app import App
+from ..exceptions import ConfigurationError
 
 #: The ``--broker`` option every subcommand that connects accepts.
 broker_option = click.option(
@@ -34,6 +35,8 @@ def load_app(path: str) -> App:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise click.BadParameter(f"cannot import {module_name!r}: {exc}", param_hint="APP") from exc
+    except ConfigurationError as exc:  # e.g. a malformed TASKRPC_* variable
+        raise click.UsageError(f"{module_name}: {exc}") from exc
     app: Any = getattr(module, attribute or "app", None)
     if not isinstance(app, App):
         raise click.BadParameter(f"{path!r} is not a taskrpc.App", param_hint="APP")

@@ -74,6 +74,9 @@ def worker(
     except BrokerError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BROKER)
+    except ConfigurationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     sys.exit(EXIT_OK)
 
 

@@ -101,5 +101,6 @@ class BaseClient:
         if self._closed:
             return
         self._closed = True
+        self.app._forget_client(self)
         self._listener.stop()
         self._router.fail_all(ClientClosed("client closed while the call was pending"))

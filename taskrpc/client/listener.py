@@ -87,6 +87,7 @@ class ReplyListener:
         os.set_blocking(self._leader_r, False)
         os.set_blocking(self._leader_w, False)
         self._channel: Any = None  # set while connected; used only under the lock
+        self._channel_errors: tuple[type[BaseException], ...] = ()
         self._confirms = False
         self._declared: set[str] = set()
         self._ready = threading.Event()
@@ -236,6 +237,7 @@ class ReplyListener:
             self._declared = set()
             with self._io_lock:
                 self._channel, self._confirms = channel, confirms
+                self._channel_errors = tuple(connection.channel_errors)
             self._gave_up.clear()
             self._ready.set()
             try:
@@ -288,7 +290,13 @@ class ReplyListener:
         if call.done or request is None or left <= 0:
             return  # failed, answered or timed out while it waited
         if request.queue not in self._declared:
-            declare_task_queues(channel, self._settings, [request.queue])
+            try:
+                declare_task_queues(channel, self._settings, [request.queue])
+            except self._channel_errors as exc:  # e.g. declared with other arguments
+                self._router.fail(
+                    call, BrokerError(f"cannot declare queue {request.queue!r}: {exc}")
+                )
+                raise  # the channel is closed: reconnect, without resending this call
             self._declared.add(request.queue)
         request.properties["reply_to"] = self.reply_to
         if call.publishes:  # a resend: the broker should drop it at the same deadline

@@ -18,7 +18,8 @@ class TimeoutPolicy:
             pools, main thread of the task only; threads cannot be interrupted).
         hard_limit: Run time after which the processes pool kills the task's process and
             answers :class:`~taskrpc.TimeLimitExceeded`. Threads cannot be killed: under
-            the threads pool a hard limit is refused at start.
+            the threads and solo pools a hard limit is not enforced (the worker warns
+            at start).
 
     Example:
         >>> TimeoutPolicy(call=10, soft_limit=5, hard_limit=8).call

@@ -160,6 +160,11 @@ class Worker:
             try:
                 self._serve(connection)
                 return
+            except _refusals(connection) as exc:
+                raise ConfigurationError(
+                    f"the broker refused the worker's setup ({exc}); "
+                    "is a queue declared with other arguments, or a permission missing?"
+                ) from exc
             except _recoverable_errors(connection) as exc:
                 logger.warning(
                     "lost the broker connection (%s: %s); unacked requests will be redelivered",
@@ -197,6 +202,15 @@ def _default_concurrency(pool: str) -> int:
 def _recoverable_errors(connection: Any) -> tuple[type[BaseException], ...]:
     """Errors after which reconnecting can help: the transport's, and socket errors."""
     return (OSError, *connection.connection_errors, *connection.channel_errors)
+
+
+def _refusals(connection: Any) -> tuple[type[BaseException], ...]:
+    """Channel errors that retrying cannot fix (conflicting declarations, permissions)."""
+    from amqp import exceptions
+
+    if not connection.channel_errors:  # in-process transports have none of these
+        return ()
+    return (exceptions.PreconditionFailed, exceptions.AccessRefused, exceptions.NotAllowed)
 
 
 def _release_quietly(connection: object) -> None:

@@ -95,3 +95,21 @@ def test_worker_exits_with_the_broker_code_when_unreachable(run):
     done = run("worker", "taskrpc.fibonacci:app", "--broker", "amqp://u:s3cret@127.0.0.1:1//")
     assert done.returncode == EXIT_BROKER
     assert "s3cret" not in done.stderr
+
+
+def test_a_malformed_setting_is_a_usage_error_not_a_traceback(broker_url, unique_queue):
+    env = {
+        **os.environ,
+        "TASKRPC_BROKER_URL": broker_url,
+        "TASKRPC_DEFAULT_TIMEOUT": "soon",
+        "TASKRPC_DEFAULT_QUEUE": unique_queue,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "taskrpc", "worker", "taskrpc.fibonacci:app"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == EXIT_USAGE, done.stderr
+    assert "TASKRPC_DEFAULT_TIMEOUT" in done.stderr and "Traceback" not in done.stderr
