@@ -195,8 +195,11 @@ class ReplyListener:
         if threading.current_thread() is not self._thread and self._thread.is_alive():
             self._thread.join(timeout=5)
         self._wake_leader()
-        with self._leader:  # no caller is reading the pipe any more
-            for fd in (self._leader_r, self._leader_w):
+
+    def __del__(self) -> None:
+        # Closed only when nothing can write to it any more (see EventPump.close).
+        for fd in (getattr(self, "_leader_r", -1), getattr(self, "_leader_w", -1)):
+            if fd >= 0:
                 try:
                     os.close(fd)
                 except OSError:

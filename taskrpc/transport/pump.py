@@ -35,10 +35,11 @@ class EventPump:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._woken = False
+        self._closed = False
 
     def wake(self) -> None:
         """Make a current or the next :meth:`wait` return at once. Thread- and signal-safe."""
-        if self._woken:
+        if self._woken or self._closed:
             return  # a byte is already on its way (cleared before anything is consumed)
         self._woken = True
         try:
@@ -84,12 +85,21 @@ class EventPump:
             drain(timeout=None)
 
     def close(self) -> None:
-        """Release the wake-up pipe (the connection belongs to the caller)."""
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        """Stop the pump: later :meth:`wake` calls do nothing (the connection is the caller's).
+
+        The pipe itself is closed only when the pump is garbage: a pool thread may still
+        hold a callback that wakes this pump, and writing to a closed descriptor number
+        could hit whatever reused it, such as the next connection's socket.
+        """
+        self._closed = True
+
+    def __del__(self) -> None:
+        for fd in (getattr(self, "_wake_r", -1), getattr(self, "_wake_w", -1)):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
     def _clear_wake(self) -> None:
         self._woken = False
