@@ -159,7 +159,7 @@ class ReplyListener:
             return call.wait(timeout)
         deadline = time.monotonic() + timeout
         try:
-            sock = pump.connection.connection.sock
+            sock = pump.sock
             while not call.done and not self._stopping:
                 left = deadline - time.monotonic()
                 if left <= 0:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import select
+import socket
 import time
 
 from kombu import Connection
@@ -31,6 +32,12 @@ class EventPump:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self._virtual = is_virtual(connection)
+        # The py-amqp connection and its socket, taken once: kombu's ``connection``
+        # property silently opens a *new* connection when the old one is closed, which
+        # would hide the loss (and the channels, consumers and queues that went with it).
+        self._amqp = None if self._virtual else connection.connection
+        #: The AMQP socket (``None`` for in-process transports).
+        self.sock = None if self._amqp is None else self._amqp.sock
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -65,7 +72,7 @@ class EventPump:
         """
         if self._virtual:
             return True
-        sock = self.connection.connection.sock
+        sock = self._socket()
         watched = [sock, self._wake_r] if watch_socket else [self._wake_r]
         readable, _, _ = select.select(watched, [], [], 0 if self._woken else timeout)
         if self._wake_r in readable or self._woken:
@@ -77,8 +84,8 @@ class EventPump:
         if self._virtual:
             self._drain_virtual(0)
             return
-        sock = self.connection.connection.sock
-        drain = self.connection.connection.drain_events
+        sock = self._socket()
+        drain = self._amqp.drain_events
         # py-amqp reads exactly one frame at a time, so a readable socket means a frame
         # is arriving: a blocking read finishes it (no per-frame timeout exceptions).
         while select.select([sock], [], [], 0)[0]:
@@ -100,6 +107,13 @@ class EventPump:
                     os.close(fd)
                 except OSError:
                     pass
+
+    def _socket(self) -> socket.socket:
+        transport = getattr(self._amqp, "_transport", None)  # py-amqp drops it once closed
+        current = getattr(transport, "sock", None)
+        if self.sock is None or current is not self.sock:
+            raise ConnectionError("the broker connection is closed")
+        return self.sock
 
     def _clear_wake(self) -> None:
         self._woken = False
