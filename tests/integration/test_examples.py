@@ -8,27 +8,14 @@ exited, then stops the worker with SIGTERM and expects a clean exit (status 0).
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-from kombu import Connection
+
+from .examples_support import EXAMPLES, StartWorker, example_env, run, shown
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
 
-#: The examples directory of this checkout.
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-#: Seconds a worker may take to import its app and start consuming.
-WORKER_START_TIMEOUT = 20.0
-#: Seconds a worker may take to exit after SIGTERM (it finishes the requests in hand).
-WORKER_STOP_TIMEOUT = 15.0
-#: Seconds any one client run may take.
-CLIENT_TIMEOUT = 30.0
 #: Runs a plain-protocol client with ``import taskrpc`` made to fail.
 WITHOUT_TASKRPC = (
     "import runpy, sys; sys.modules['taskrpc'] = None; sys.argv = sys.argv[1:]; "
@@ -36,117 +23,6 @@ WITHOUT_TASKRPC = (
 )
 
 FIB_90 = "2880067194370816120"
-
-#: ``start(app_path, cwd)`` -> a worker process consuming the test's queue.
-StartWorker = Callable[[str, Path], "WorkerProcess"]
-
-
-class WorkerProcess:
-    """A ``taskrpc worker`` subprocess whose output goes to a log file."""
-
-    def __init__(self, app_path: str, *, cwd: Path, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "taskrpc", "worker", app_path, "--concurrency", "4"],
-                cwd=cwd,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_until_consuming(self, broker_url: str, queue: str) -> None:
-        """Poll the queue's consumer count until the worker shows up on it."""
-        deadline = time.monotonic() + WORKER_START_TIMEOUT
-        with Connection(broker_url, connect_timeout=5) as connection:
-            while consumer_count(connection, queue) < 1:
-                if self.process.poll() is not None:
-                    pytest.fail(
-                        f"worker exited with {self.process.returncode} before "
-                        f"consuming {queue!r}:\n{self.output()}"
-                    )
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"worker not consuming {queue!r} after "
-                        f"{WORKER_START_TIMEOUT:g} s:\n{self.output()}"
-                    )
-                time.sleep(0.05)
-
-    def stop(self) -> int:
-        """SIGTERM, then wait for the exit; return the exit status."""
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=WORKER_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-            pytest.fail(
-                f"worker still running {WORKER_STOP_TIMEOUT:g} s after SIGTERM:\n{self.output()}"
-            )
-
-
-def consumer_count(connection: Connection, queue: str) -> int:
-    """Consumers on ``queue`` by a passive declare; 0 while the queue does not exist."""
-    channel = connection.channel()
-    try:
-        return int(channel.queue_declare(queue=queue, passive=True).consumer_count)
-    except connection.channel_errors:  # 404 NOT_FOUND: not declared yet (closes the channel)
-        return 0
-    finally:
-        try:
-            channel.close()
-        except Exception:
-            pass
-
-
-def example_env(broker_url: str | None, queue: str) -> dict[str, str]:
-    """The environment, minus any ``TASKRPC_*`` of ours, plus the broker and the queue."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKRPC_")}
-    env["TASKRPC_DEFAULT_QUEUE"] = queue
-    if broker_url is not None:
-        env["TASKRPC_BROKER_URL"] = broker_url
-    return env
-
-
-@pytest.fixture
-def start_worker_process(
-    broker_url: str, unique_queue: str, tmp_path: Path
-) -> Iterator[StartWorker]:
-    """``start(app_path, cwd)``: a worker process on ``unique_queue``, consuming already."""
-    started: list[WorkerProcess] = []
-
-    def start(app_path: str, cwd: Path) -> WorkerProcess:
-        log = tmp_path / f"worker-{len(started)}.log"
-        worker = WorkerProcess(
-            app_path, cwd=cwd, env=example_env(broker_url, unique_queue), log=log
-        )
-        started.append(worker)
-        worker.wait_until_consuming(broker_url, unique_queue)
-        return worker
-
-    yield start
-    for worker in started:  # a failed test may leave one running
-        if worker.process.poll() is None:
-            worker.process.kill()
-            worker.process.wait(timeout=5)
-
-
-def run(*command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *command],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=CLIENT_TIMEOUT,
-    )
-
-
-def shown(result: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {result.returncode}\n--- stdout\n{result.stdout}--- stderr\n{result.stderr}"
 
 
 def test_fibonacci_client_gets_results_in_sequence_and_from_threads(

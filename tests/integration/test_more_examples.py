@@ -8,110 +8,15 @@ stops the workers with SIGTERM and expects each to exit with status 0.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-from taskrpc.testing.broker import queue_state, wait_for_consumers
+from taskrpc.testing.broker import queue_state
+
+from .examples_support import EXAMPLES, StartWorker, example_env, run, shown
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(90)]
-
-#: The examples directory of this checkout.
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-#: Seconds a worker may take to exit after SIGTERM (it finishes the requests in hand).
-WORKER_STOP_TIMEOUT = 15.0
-#: Seconds any one client run may take.
-CLIENT_TIMEOUT = 60.0
-
-
-class WorkerProcess:
-    """A ``taskrpc worker`` subprocess whose output goes to a log file."""
-
-    def __init__(self, command: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait(self, timeout: float = WORKER_STOP_TIMEOUT) -> int:
-        """Wait for the exit; fail the test (killing the process) if it does not come."""
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-            pytest.fail(f"worker {self.pid} still running after {timeout:g} s:\n{self.output()}")
-
-    def stop(self) -> int:
-        """SIGTERM, then wait for the exit; return the exit status."""
-        self.process.send_signal(signal.SIGTERM)
-        return self.wait()
-
-
-#: ``start(app_path, cwd, *worker_options)`` -> a worker process, consuming already.
-StartWorker = Callable[..., WorkerProcess]
-
-
-def example_env(broker_url: str, queue: str) -> dict[str, str]:
-    """The environment, minus any ``TASKRPC_*`` of ours, plus the broker and the queue."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKRPC_")}
-    env.update(TASKRPC_BROKER_URL=broker_url, TASKRPC_DEFAULT_QUEUE=queue)
-    return env
-
-
-@pytest.fixture
-def start_worker_process(
-    broker_url: str, unique_queue: str, tmp_path: Path
-) -> Iterator[StartWorker]:
-    """Start ``taskrpc worker`` processes on ``unique_queue``; each returns once consuming."""
-    started: list[WorkerProcess] = []
-
-    def start(app_path: str, cwd: Path, *options: str) -> WorkerProcess:
-        command = [sys.executable, "-m", "taskrpc", "worker", app_path, *options]
-        log = tmp_path / f"worker-{len(started)}.log"
-        worker = WorkerProcess(command, cwd=cwd, env=example_env(broker_url, unique_queue), log=log)
-        started.append(worker)
-        running = sum(1 for w in started if w.process.poll() is None)
-        try:
-            wait_for_consumers(broker_url, unique_queue, count=running, timeout=20)
-        except TimeoutError:
-            pytest.fail(f"worker did not start consuming:\n{worker.output()}")
-        return worker
-
-    yield start
-    for worker in started:  # a failed test may leave some running
-        if worker.process.poll() is None:
-            worker.process.kill()
-            worker.process.wait(timeout=5)
-
-
-def run_client(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "client.py", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=CLIENT_TIMEOUT,
-    )
-
-
-def shown(result: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {result.returncode}\n--- stdout\n{result.stdout}--- stderr\n{result.stderr}"
 
 
 def test_retries_timeouts_example_retries_limits_and_keeps_deadlines(
@@ -120,7 +25,7 @@ def test_retries_timeouts_example_retries_limits_and_keeps_deadlines(
     cwd = EXAMPLES / "retries_timeouts"
     worker = start_worker_process("tasks:app", cwd, "--pool", "processes", "--concurrency", "2")
 
-    result = run_client(cwd, example_env(broker_url, unique_queue))
+    result = run("client.py", cwd=cwd, env=example_env(broker_url, unique_queue))
 
     assert result.returncode == 0, shown(result)
     lines = result.stdout.splitlines()
@@ -154,7 +59,7 @@ def test_asyncio_example_awaits_and_gathers_calls(
     cwd = EXAMPLES / "asyncio_client"
     worker = start_worker_process("tasks:app", cwd, "--concurrency", "8")
 
-    result = run_client(cwd, example_env(broker_url, unique_queue))
+    result = run("client.py", cwd=cwd, env=example_env(broker_url, unique_queue))
 
     assert result.returncode == 0, shown(result)
     lines = result.stdout.splitlines()
@@ -187,7 +92,14 @@ def test_several_workers_share_the_calls_and_a_stopped_one_loses_none(
         for worker in (start_worker_process("tasks:app", cwd, "--concurrency", "2") for _ in "abc")
     }
 
-    result = run_client(cwd, example_env(broker_url, unique_queue), "--calls", "300", "--stop-one")
+    result = run(
+        "client.py",
+        "--calls",
+        "300",
+        "--stop-one",
+        cwd=cwd,
+        env=example_env(broker_url, unique_queue),
+    )
 
     assert result.returncode == 0, shown(result)
     out = result.stdout
