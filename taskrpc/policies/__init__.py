@@ -3,7 +3,7 @@
 Set on the app, the task or the call; the most specific one wins, whole.
 """
 
-from .retry import RetryPolicy, retry_call
+from .retry import RetryPolicy
 from .timeout import TimeoutPolicy
 
-__all__ = ["RetryPolicy", "TimeoutPolicy", "retry_call"]
+__all__ = ["RetryPolicy", "TimeoutPolicy"]

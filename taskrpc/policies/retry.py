@@ -3,15 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import random
-import time
-from collections.abc import Callable
-from typing import TypeVar
-
-T = TypeVar("T")
-
-logger = logging.getLogger("taskrpc.retry")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -68,33 +60,3 @@ DEFAULT_CONNECT_RETRY = RetryPolicy(max_retries=6, backoff=0.2, max_delay=4.0)
 DEFAULT_PUBLISH_RETRY = RetryPolicy(max_retries=2, backoff=0.05, max_delay=1.0)
 #: Client resends (only when safe): two more tries.
 DEFAULT_RESEND = RetryPolicy(max_retries=2, backoff=0.1, max_delay=2.0)
-
-
-def retry_call(
-    fn: Callable[[], T],
-    policy: RetryPolicy,
-    *,
-    errors: tuple[type[BaseException], ...],
-    what: str,
-    deadline: float | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> T:
-    """Call ``fn`` until it succeeds, retrying on ``errors`` as ``policy`` allows.
-
-    ``policy.retry_on`` is ignored here: ``errors`` says what is retryable for this layer.
-    No retry starts if it would end past ``deadline`` (a ``time.monotonic()`` value).
-    """
-    retry = 0
-    while True:
-        try:
-            return fn()
-        except errors as exc:
-            retry += 1
-            wait = policy.delay(retry)
-            late = deadline is not None and time.monotonic() + wait >= deadline
-            if retry > policy.max_retries or late:
-                raise
-            logger.warning(
-                "%s failed (%s: %s); retry %d in %.2f s", what, type(exc).__name__, exc, retry, wait
-            )
-            sleep(wait)
