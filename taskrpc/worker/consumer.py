@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from kombu import Connection, Consumer
@@ -20,6 +21,8 @@ from ..messages import HEADER_DEADLINE, HEADER_TASK, Outcome, reply_headers
 from ..middleware import run_hooks
 from ..security.signing import HEADER_KEY_ID, Envelope
 from ..transport import EventPump, declare_task_queues
+from ..transport.connection import is_virtual
+from ..transport.publish import publisher
 from .admission import admit
 from .executor import Job
 from .pools import Pool
@@ -31,6 +34,13 @@ logger = logging.getLogger("taskrpc.worker")
 
 #: Longest the loop sleeps when idle (seconds); it wakes at once for any event.
 IDLE_WAIT = 1.0
+
+#: Answered requests are acked together, with one ``multiple`` ack, at the end of each
+#: pass of the loop, or sooner once this many are waiting or the oldest has waited this
+#: long (seconds): batching saves a frame per request under load, and the bound keeps
+#: the window between reply and ack (a crash there means a second run) short.
+ACK_BATCH = 64
+ACK_DELAY = 0.002
 
 
 class ConsumeLoop:
@@ -51,11 +61,16 @@ class ConsumeLoop:
         self.pump = EventPump(connection)
         self._channel = connection.channel()
         self._channel.basic_qos(0, prefetch, False)
+        self._publish = publisher(self._channel)
+        # kombu's in-process transports ignore ``multiple`` (and their tags are strings).
+        self._multiple_acks = not is_virtual(connection)
         declared = declare_task_queues(self._channel, app.settings, queues)
         self._consumer = Consumer(self._channel, declared, on_message=self._inbox_append)
         self._inbox: collections.deque[Message] = collections.deque()
         self._completed: collections.deque[tuple[int, Outcome]] = collections.deque()
         self._in_flight: dict[int, Message] = {}
+        self._answered: list[int] = []  # replied to, not yet acked
+        self._answered_since = 0.0
         self._stopping = False
         self._cancelled = False
         self._loop_thread = threading.get_ident()
@@ -83,9 +98,11 @@ class ConsumeLoop:
                 if self._stopping:
                     self._stop_consuming()
                     if not self._in_flight:
+                        self._flush_acks()
                         return
-                if self._start_jobs():
+                while self._start_jobs():
                     self._publish_completed()  # the solo pool has finished them already
+                self._flush_acks()
                 startable = self._inbox and len(self._in_flight) < self.pool.size
                 self.pump.wait(0 if startable or self._completed else IDLE_WAIT)
         finally:
@@ -141,7 +158,40 @@ class ConsumeLoop:
                     message.properties.get("correlation_id"),
                     task,
                 )
-            message.ack()  # only now: a crash before this line means redelivery
+            if not self._answered:
+                self._answered_since = time.monotonic()
+            self._answered.append(tag)  # acked only now: a crash before means redelivery
+        if self._answered and (
+            len(self._answered) >= ACK_BATCH or time.monotonic() - self._answered_since >= ACK_DELAY
+        ):
+            self._flush_acks()
+
+    def _flush_acks(self) -> None:
+        """Ack the answered requests: one ``multiple`` ack for every tag below the oldest
+        request still in hand, one ack each for the rest."""
+        tags, self._answered = self._answered, []
+        if not tags:
+            return
+        if not self._multiple_acks:
+            for tag in tags:
+                self._channel.basic_ack(tag)
+            return
+        oldest = self._oldest_outstanding()
+        below = [tag for tag in tags if tag < oldest]
+        if below:
+            self._channel.basic_ack(max(below), multiple=len(below) > 1)
+        for tag in tags:
+            if tag >= oldest:
+                self._channel.basic_ack(tag)
+
+    def _oldest_outstanding(self) -> float:
+        """The lowest delivery tag received and not yet answered (started or waiting)."""
+        oldest: float = float("inf")
+        if self._in_flight:  # insertion order is start order, and requests start in order
+            oldest = next(iter(self._in_flight))
+        if self._inbox:
+            oldest = min(oldest, self._inbox[0].delivery_tag)
+        return oldest
 
     def _reply(self, message: Message, outcome: Outcome) -> None:
         properties = message.properties
@@ -172,7 +222,7 @@ class ConsumeLoop:
             headers=headers,
             properties=reply_properties,
         )
-        self._channel.basic_publish(reply, "", reply_to)
+        self._publish(reply, "", reply_to, False)
 
     def _stop_consuming(self) -> None:
         if self._cancelled:

@@ -170,3 +170,21 @@ def test_requests_without_reply_to_are_run_and_acked(app, spawn_worker, broker_u
     wait_for_lines(marker, 1)
     assert app.send_task("add", [1, 2]).get(timeout=10) == 3
     assert queue_state(broker_url, app.settings.default_queue)[0] == 0
+
+
+def test_batched_acks_never_cover_a_request_still_running(app, spawn_worker, tmp_path):
+    # Answered requests are acked together with one ``multiple`` ack; a request received
+    # before them and still running must stay unacked, so a crash redelivers it, and only it.
+    slow_marker, fast_marker = tmp_path / "slow", tmp_path / "fast"
+    first = spawn_worker("--pool", "threads", "--concurrency", "8")
+    slow = app.client.send("marked_sleep", [str(slow_marker), 2.0, 99], timeout=15)
+    wait_for_lines(slow_marker, 1)
+    fast = [app.send_task("marked_sleep", [str(fast_marker), 0.01, i]) for i in range(100)]
+    assert [r.get(timeout=15) for r in fast] == list(range(100))
+    time.sleep(0.3)  # the acks follow the replies within the same loop pass
+    first.signal(signal.SIGKILL)
+    first.wait()
+    spawn_worker("--pool", "threads", "--concurrency", "2")
+    assert slow.get() == 99
+    assert len(wait_for_lines(slow_marker, 2)) == 2  # ran again after the crash
+    assert len(fast_marker.read_text().splitlines()) == 100  # acked: none ran twice
