@@ -108,6 +108,8 @@ class AsyncClient(BaseClient):
         >>> result = await app.async_client.call("fib", 30)  # doctest: +SKIP
     """
 
+    _eager_replies = True  # awaiting callers cannot read the socket themselves
+
     def __init__(self, app: App) -> None:
         super().__init__(app)
         self._connecting = concurrent.futures.ThreadPoolExecutor(

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 class BaseClient:
     """Request building, publishing and reply matching, shared by both clients."""
 
+    #: Whether the I/O thread reads every reply as it arrives (callers never read).
+    _eager_replies = False
+
     def __init__(self, app: App) -> None:
         self.app = app
         self._builder = RequestBuilder(app)
@@ -34,6 +37,7 @@ class BaseClient:
             publish_retry=app.publish_retry,
             resend=app.resend,
             direct=app.settings.direct_reply_to,
+            eager=self._eager_replies,
         )
         self._listener.start()
 

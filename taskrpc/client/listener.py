@@ -3,7 +3,9 @@
 py-amqp connections are not thread-safe, so one lock guards every use of the connection.
 A caller that finds the lock free publishes its request itself (no thread hand-off on
 the way out); otherwise it puts the call in the outbox and wakes the thread, which
-publishes everything queued, reads confirms and replies, and hands replies to the router.
+publishes everything queued. A caller that waits for its reply reads the socket itself
+when no other caller does, so a round trip from one thread wakes no other thread; the
+I/O thread reads replies for everyone else, routing them by correlation id.
 Publisher confirms are handled asynchronously, so many calls can be in flight from one
 thread without a round trip each; a request the broker returns (no queue bound) or
 refuses fails its call at once.
@@ -28,12 +30,16 @@ from ..policies import RetryPolicy
 from ..settings import Settings
 from ..transport import EventPump, connect, declare_task_queues, task_exchange
 from ..transport.connection import is_virtual
+from ..transport.publish import Publish, publisher
 from .replies import PendingCall, RawReply, ReplyRouter
 
 logger = logging.getLogger("taskrpc.client")
 
 #: Callback queues are named this plus a random hex string.
 REPLY_QUEUE_PREFIX = "taskrpc.reply."
+
+#: Seconds between the I/O thread's looks at an otherwise unwatched socket.
+IDLE_CHECK = 1.0
 
 #: RabbitMQ's pseudo-queue for direct reply-to: replies go straight to the consuming channel.
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
@@ -52,6 +58,8 @@ class ReplyListener:
 
     The callback queue has a random name, is exclusive and auto-deleted: it lives exactly
     as long as the connection. With ``direct``, RabbitMQ's direct reply-to is used instead.
+    With ``eager``, the I/O thread reads replies as they arrive (callers that never wait
+    in a thread, as asyncio's); otherwise waiting callers read them (see :meth:`wait`).
 
     If the connection drops, calls that were never confirmed are published again (same
     id) once reconnected, up to ``publish_retry.max_retries`` times; confirmed calls of
@@ -69,6 +77,7 @@ class ReplyListener:
         publish_retry: RetryPolicy,
         resend: RetryPolicy,
         direct: bool = False,
+        eager: bool = False,
     ) -> None:
         self._settings = settings
         self._router = router
@@ -76,6 +85,9 @@ class ReplyListener:
         self._publish_retry = publish_retry
         self._resend = resend
         self._direct = direct
+        self._eager = eager
+        self._followers = 0  # callers waiting on their event instead of reading
+        self._followers_lock = threading.Lock()
         self._outbox: collections.deque[PendingCall] = collections.deque()
         self._unconfirmed: dict[int, PendingCall] = {}
         self._returned: dict[str, str] = {}
@@ -87,6 +99,7 @@ class ReplyListener:
         os.set_blocking(self._leader_r, False)
         os.set_blocking(self._leader_w, False)
         self._channel: Any = None  # set while connected; used only under the lock
+        self._send: Publish | None = None
         self._channel_errors: tuple[type[BaseException], ...] = ()
         self._confirms = False
         self._declared: set[str] = set()
@@ -137,8 +150,8 @@ class ReplyListener:
                 pass
             finally:
                 self._io_lock.release()
-                # py-amqp reads the socket inside basic_publish: if that was a leader's
-                # reply, the leader must look at its call again.
+                # Declaring a new queue reads the socket: if that read a leader's reply,
+                # the leader must look at its call again.
                 if self._leader.locked():
                     self._wake_leader()
         self._outbox.append(call)
@@ -150,34 +163,59 @@ class ReplyListener:
         """Wait until ``call`` settles or ``timeout`` passes; return whether it settled.
 
         One waiting caller at a time reads the socket itself ("leader"), so its reply does
-        not have to be handed over from the I/O thread; the others wait on their event.
+        not have to be handed over from the I/O thread; the others ("followers") wait on
+        their event while the leader, or else the I/O thread, reads for them. With
+        ``timeout=0`` this reads what has already arrived, without blocking.
         """
         pump = self._pump
         if call.done or pump is None or not self._confirms:
             return call.wait(timeout)
         if not self._leader.acquire(blocking=False):
-            return call.wait(timeout)
+            return self._follow(call, timeout)
         deadline = time.monotonic() + timeout
         try:
-            sock = pump.sock
-            while not call.done and not self._stopping:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                readable = select.select([sock, self._leader_r], [], [], left)[0]
-                if self._leader_r in readable:
-                    _drain_pipe(self._leader_r)  # the I/O thread read something: look
-                if sock in readable:
-                    with self._io_lock:
-                        if self._pump is not pump:
-                            break  # reconnected meanwhile: the I/O thread takes over
-                        pump.drain_ready()
+            self._lead(call, pump, deadline)
         except Exception:  # the connection broke: the I/O thread deals with it
             pass
         finally:
             self._leader.release()
-            pump.wake()  # the I/O thread watches the socket again
-        return call.wait(max(0.0, deadline - time.monotonic()))
+            if self._followers:
+                pump.wake()  # someone still waits: the I/O thread reads for them now
+        left = deadline - time.monotonic()
+        if call.done or left <= 0:
+            return call.done
+        return self._follow(call, left)  # stopped or reconnected while leading
+
+    def _lead(self, call: PendingCall, pump: EventPump, deadline: float) -> None:
+        sock = pump.sock
+        while not call.done and not self._stopping:
+            left = max(0.0, deadline - time.monotonic())
+            if pump.buffered():
+                left = 0.0  # frames already read wait to be parsed
+            readable = select.select([sock, self._leader_r], [], [], left)[0]
+            if pump.buffered() and sock not in readable:
+                readable.append(sock)
+            if self._leader_r in readable:
+                _drain_pipe(self._leader_r)  # the I/O thread read something: look
+            if sock in readable:
+                with self._io_lock:
+                    if self._pump is not pump:
+                        return  # reconnected meanwhile: the I/O thread takes over
+                    pump.drain_ready()
+            elif left <= 0:
+                return
+
+    def _follow(self, call: PendingCall, timeout: float) -> bool:
+        with self._followers_lock:
+            self._followers += 1
+        try:
+            pump = self._pump
+            if pump is not None and not self._leader.locked():
+                pump.wake()  # nobody leads: have the I/O thread read
+            return call.wait(timeout)
+        finally:
+            with self._followers_lock:
+                self._followers -= 1
 
     def _wake_leader(self) -> None:
         try:
@@ -240,6 +278,7 @@ class ReplyListener:
             self._declared = set()
             with self._io_lock:
                 self._channel, self._confirms = channel, confirms
+                self._send = publisher(channel)
                 self._channel_errors = tuple(connection.channel_errors)
             self._gave_up.clear()
             self._ready.set()
@@ -254,19 +293,26 @@ class ReplyListener:
 
     def _turn(self, pump: EventPump, confirms: bool) -> None:
         """One pass of the I/O loop: wait, read what came, publish what is queued."""
-        idle = 0 if self._outbox else 1.0
         if not confirms:  # an in-process transport: no socket to select on
             with self._io_lock:
-                pump.wait(idle)
+                pump.wait(0 if self._outbox else 1.0)
                 self._flush()
             return
-        # While a caller leads (reads the socket itself), watch only for wake-ups.
-        readable = pump.poll(idle, watch_socket=not self._leader.locked())
+        # Read replies only for those who need it: an eager (asyncio) client, or callers
+        # waiting while nobody leads. Otherwise the next caller to wait reads them itself,
+        # and a sync caller's round trip involves no other thread.
+        watch = (self._eager or self._followers > 0) and not self._leader.locked()
+        idle = 0 if self._outbox else (1.0 if watch else IDLE_CHECK)
+        readable = pump.poll(idle, watch_socket=watch)
+        if not watch and not self._leader.locked():
+            # Now and then, and after a wake-up, read what nobody waits for: confirms,
+            # stray replies, a closed connection.
+            readable = pump.poll(0)
         with self._io_lock:
             busy = readable or bool(self._outbox)
             if readable:
                 pump.drain_ready()
-            self._flush()  # basic_publish reads the socket too
+            self._flush()  # declaring a queue reads the socket too
         if busy and self._leader.locked():  # we may have taken the leader's reply
             self._wake_leader()
 
@@ -288,7 +334,8 @@ class ReplyListener:
             self._publish(self._outbox.popleft())
 
     def _publish(self, call: PendingCall) -> None:  # with the lock held
-        request, channel = call.request, self._channel
+        request, channel, send = call.request, self._channel, self._send
+        assert send is not None  # set with the channel
         left = call.deadline - time.monotonic()
         if call.done or request is None or left <= 0:
             return  # failed, answered or timed out while it waited
@@ -315,7 +362,7 @@ class ReplyListener:
         self._published += 1
         if self._confirms:
             self._unconfirmed[self._published] = call
-        channel.basic_publish(message, self._settings.exchange, request.queue, mandatory=True)
+        send(message, self._settings.exchange, request.queue, True)
         if not self._confirms:
             self._confirmed(call)
 

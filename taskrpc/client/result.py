@@ -43,12 +43,15 @@ class AsyncResult(Generic[R]):
         self.task = call.task
 
     def __repr__(self) -> str:
-        state = "ready" if self.ready() else "pending"
+        state = "ready" if self._call.done else "pending"
         return f"<AsyncResult {self.task} [{self.id}] {state}>"
 
     def ready(self) -> bool:
-        """Whether the reply (or a failure) has arrived; never blocks."""
-        return self._call.done
+        """Whether the reply (or a failure) has arrived; never blocks.
+
+        It reads what the broker has already sent, so polling it needs no other thread.
+        """
+        return self._call.done or self._wait_for_call(0.0)
 
     def get(self, timeout: float | None = None) -> R:
         """Wait for the reply and return the result.

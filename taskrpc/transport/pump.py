@@ -7,8 +7,13 @@ Why not ``connection.drain_events(timeout=...)``: it cannot be interrupted, so w
 queued by another thread would wait for the timeout. Why not kombu's ``Hub``: it does not
 wake when work is queued from inside the loop (measured: ~2 s stalls under pipelined load).
 On a socket transport we ``select`` on the AMQP socket and a wake-up pipe, then read
-every frame already available without blocking. py-amqp reads exactly one frame at a
-time (no read-ahead on plain TCP), so a readable socket is the whole truth.
+every frame already available without blocking.
+
+py-amqp asks the socket for exactly the bytes it parses next: three ``recv`` calls per
+frame, nine per message. The pump has it read up to :data:`READ_AHEAD` bytes at a time
+and keep the rest (measured: 45 to 26 µs of CPU per consumed message). So frames may wait
+in py-amqp's buffer while the socket is not readable: :meth:`EventPump.buffered` says
+so, and every ``select`` on the socket must look at it first.
 """
 
 from __future__ import annotations
@@ -17,13 +22,38 @@ import os
 import select
 import socket
 import time
+from typing import Any
 
+from amqp.transport import TCPTransport
 from kombu import Connection
 
 from .connection import is_virtual
 
 #: Longest nap between polls of an in-process (``memory://``) transport.
 _VIRTUAL_POLL = 0.005
+
+#: Bytes py-amqp may read past the frame it parses. Small, since py-amqp slices its
+#: buffer on every read: 1 to 4 KiB measured fastest, 16 KiB already slower.
+READ_AHEAD = 4096
+
+
+def _read_ahead(transport: Any) -> bool:
+    """Have py-amqp's plain-TCP transport read up to :data:`READ_AHEAD` bytes per ``recv``.
+
+    Its ``_read`` keeps whatever a ``recv`` returned beyond what it asked for, so only
+    the ``recv`` needs replacing. Returns whether it was done (TLS and unknown
+    transports read as before).
+    """
+    sock = getattr(transport, "sock", None)
+    if type(transport) is not TCPTransport or sock is None or not hasattr(transport, "_quick_recv"):
+        return False
+    recv = sock.recv
+
+    def recv_ahead(size: int) -> bytes:
+        return recv(size if size > READ_AHEAD else READ_AHEAD)
+
+    transport._quick_recv = recv_ahead
+    return True
 
 
 class EventPump:
@@ -38,6 +68,8 @@ class EventPump:
         self._amqp = None if self._virtual else connection.connection
         #: The AMQP socket (``None`` for in-process transports).
         self.sock = None if self._amqp is None else self._amqp.sock
+        transport = None if self._amqp is None else self._amqp.transport
+        self._transport = transport if _read_ahead(transport) else None
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -65,6 +97,10 @@ class EventPump:
         elif self.poll(timeout):
             self.drain_ready()
 
+    def buffered(self) -> bool:
+        """Whether bytes already read from the socket wait to be parsed (see :data:`READ_AHEAD`)."""
+        return self._transport is not None and bool(self._transport._read_buffer)
+
     def poll(self, timeout: float, *, watch_socket: bool = True) -> bool:
         """Wait like :meth:`wait` without reading; return whether frames are ready to read.
 
@@ -73,11 +109,13 @@ class EventPump:
         if self._virtual:
             return True
         sock = self._socket()
+        if watch_socket and self.buffered():
+            timeout = 0  # frames are waiting already: just look for a wake-up
         watched = [sock, self._wake_r] if watch_socket else [self._wake_r]
         readable, _, _ = select.select(watched, [], [], 0 if self._woken else timeout)
         if self._wake_r in readable or self._woken:
             self._clear_wake()
-        return sock in readable
+        return sock in readable or (watch_socket and self.buffered())
 
     def drain_ready(self) -> None:
         """Dispatch every complete frame already received, without waiting for more."""
@@ -86,9 +124,9 @@ class EventPump:
             return
         sock = self._socket()
         drain = self._amqp.drain_events
-        # py-amqp reads exactly one frame at a time, so a readable socket means a frame
-        # is arriving: a blocking read finishes it (no per-frame timeout exceptions).
-        while select.select([sock], [], [], 0)[0]:
+        # Buffered bytes or a readable socket mean a frame is arriving: a blocking read
+        # finishes it (no per-frame timeout exceptions).
+        while self.buffered() or select.select([sock], [], [], 0)[0]:
             drain(timeout=None)
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from taskrpc import (
     TimeoutError,
     UnknownTask,
 )
+from taskrpc.client import listener
 from taskrpc.fibonacci import MAX_N
 from taskrpc.fibonacci import fib as local_fib
 
@@ -122,6 +123,41 @@ def test_many_calls_in_flight_from_several_threads(tasks):
     for offset, values in zip(range(0, 8000, 1000), results, strict=True):
         assert values == [offset + i for i in range(100)]
     assert add.app.client.unknown_replies == 0 and add.app.client.duplicate_replies == 0
+
+
+@pytest.fixture
+def lazy_io_thread(monkeypatch):
+    """The client's I/O thread looks at an unwatched socket only once a minute."""
+    monkeypatch.setattr(listener, "IDLE_CHECK", 60.0)
+
+
+def test_polling_ready_alone_sees_the_reply(tasks, lazy_io_thread):
+    # Nobody waits in get(), so no caller reads the socket: ready() must read it.
+    add, *_ = tasks
+    result = add.delay(2, 3)
+    deadline = time.monotonic() + 10
+    while not result.ready():
+        assert time.monotonic() < deadline, "ready() never saw the reply"
+        time.sleep(0.005)
+    assert result.get(timeout=0) == 5
+
+
+def test_when_the_reading_caller_finishes_another_waiting_thread_still_gets_its_reply(
+    tasks, lazy_io_thread
+):
+    # The first caller to wait reads the socket for everyone; once its own reply is in,
+    # it leaves, and a reply for a caller still waiting must reach it all the same.
+    *_, sleep = tasks
+    first, second = sleep.delay(0.4), sleep.delay(0.8)
+
+    def wait_second() -> float:
+        time.sleep(0.1)  # let the main thread start waiting (and reading) first
+        return second.get(timeout=10)
+
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(wait_second)
+        assert first.get(timeout=10) == 0.4
+        assert waiting.result(timeout=15) == 0.8
 
 
 def test_closing_the_client_fails_waiting_calls(tasks, rpc_app):

@@ -1,0 +1,50 @@
+"""The event pump against the real broker: read-ahead loses no frame and saves reads."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from kombu import Connection, Consumer, Producer, Queue
+
+from taskrpc.transport import EventPump
+
+pytestmark = pytest.mark.broker
+
+
+def test_read_ahead_dispatches_every_frame_with_fewer_reads(broker_url, unique_queue):
+    bodies = [f"message {i}".encode() for i in range(300)] + [b"x" * 1_000_000]
+    received: list[bytes] = []
+    with Connection(broker_url) as connection:
+        channel = connection.channel()
+        queue = Queue(unique_queue, durable=False, auto_delete=True)(channel)
+        queue.declare()
+        producer = Producer(channel, auto_declare=False)
+        for body in bodies:
+            producer.publish(
+                body,
+                routing_key=unique_queue,
+                serializer=None,
+                content_type="application/octet-stream",
+                content_encoding="binary",
+            )
+        pump = EventPump(connection)
+        reads = 0
+        recv = pump._transport._quick_recv  # the read-ahead the pump installed
+
+        def counting_recv(size: int) -> bytes:
+            nonlocal reads
+            reads += 1
+            return recv(size)
+
+        pump._transport._quick_recv = counting_recv
+        Consumer(
+            channel, [queue], no_ack=True, on_message=lambda m: received.append(m.body)
+        ).consume()
+        deadline = time.monotonic() + 15
+        while len(received) < len(bodies) and time.monotonic() < deadline:
+            pump.wait(1.0)
+        assert received == bodies
+        assert not pump.buffered()  # nothing left behind unparsed
+        # Unbuffered, py-amqp makes three reads per frame and three frames per message.
+        assert reads < len(bodies)
