@@ -24,9 +24,10 @@ def time_limits(app: App, task_name: str) -> tuple[float | None, float | None]:
 def run_with_soft_limit(app: App, job: Job) -> Outcome:
     """Execute ``job`` with its soft limit armed (main thread of a process only)."""
     soft_limit, _ = time_limits(app, job.task)
+    if not soft_limit:
+        return execute(app, job)  # no timer to arm or disarm: saves two system calls
     try:
-        if soft_limit:
-            signal.setitimer(signal.ITIMER_REAL, soft_limit)
+        signal.setitimer(signal.ITIMER_REAL, soft_limit)
         return execute(app, job)
     except SoftTimeLimitExceeded as exc:  # fired outside the task itself
         return error_outcome(app, TimeLimitExceeded(str(exc), type_name="SoftTimeLimitExceeded"))
