@@ -41,6 +41,9 @@ REPLY_QUEUE_PREFIX = "taskrpc.reply."
 #: Seconds between the I/O thread's looks at an otherwise unwatched socket.
 IDLE_CHECK = 1.0
 
+#: Methods (replies, confirms) the I/O thread reads before it publishes what is queued.
+DRAIN_LIMIT = 64
+
 #: RabbitMQ's pseudo-queue for direct reply-to: replies go straight to the consuming channel.
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 
@@ -188,6 +191,10 @@ class ReplyListener:
 
     def _lead(self, call: PendingCall, pump: EventPump, deadline: float) -> None:
         sock = pump.sock
+
+        def call_done() -> bool:
+            return call.done
+
         while not call.done and not self._stopping:
             left = max(0.0, deadline - time.monotonic())
             if pump.buffered():
@@ -201,7 +208,8 @@ class ReplyListener:
                 with self._io_lock:
                     if self._pump is not pump:
                         return  # reconnected meanwhile: the I/O thread takes over
-                    pump.drain_ready()
+                    # Only until our reply is in: the caller may have more to publish.
+                    pump.drain_ready(until=call_done)
             elif left <= 0:
                 return
 
@@ -311,7 +319,7 @@ class ReplyListener:
         with self._io_lock:
             busy = readable or bool(self._outbox)
             if readable:
-                pump.drain_ready()
+                pump.drain_ready(limit=DRAIN_LIMIT)  # then publish what waits meanwhile
             self._flush()  # declaring a queue reads the socket too
         if busy and self._leader.locked():  # we may have taken the leader's reply
             self._wake_leader()
@@ -351,18 +359,17 @@ class ReplyListener:
         request.properties["reply_to"] = self.reply_to
         if call.publishes:  # a resend: the broker should drop it at the same deadline
             request.properties["expiration"] = str(max(1, int(left * 1000)))
-        message = channel.prepare_message(
-            request.body,
-            content_type=request.content_type,
-            content_encoding=request.content_encoding,
-            headers=request.headers,
-            properties=request.properties,
-        )
+        properties = {
+            **request.properties,
+            "content_type": request.content_type,
+            "content_encoding": request.content_encoding,
+            "application_headers": request.headers,  # signed here, reply_to included
+        }
         call.publishes += 1
         self._published += 1
         if self._confirms:
             self._unconfirmed[self._published] = call
-        send(message, self._settings.exchange, request.queue, True)
+        send(request.body, properties, self._settings.exchange, request.queue, True)
         if not self._confirms:
             self._confirmed(call)
 

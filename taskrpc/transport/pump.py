@@ -22,6 +22,7 @@ import os
 import select
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 from amqp.transport import TCPTransport
@@ -117,17 +118,28 @@ class EventPump:
             self._clear_wake()
         return sock in readable or (watch_socket and self.buffered())
 
-    def drain_ready(self) -> None:
-        """Dispatch every complete frame already received, without waiting for more."""
+    def drain_ready(self, *, until: Callable[[], bool] | None = None, limit: int = 0) -> None:
+        """Dispatch the frames already received, without waiting for more.
+
+        Parameters:
+            until: Stop as soon as this returns true (checked after each method).
+            limit: Stop after this many methods (0: no limit). Under a steady stream the
+                socket never runs dry, and a reader that must also publish should not
+                wait for it to.
+        """
         if self._virtual:
             self._drain_virtual(0)
             return
         sock = self._socket()
         drain = self._amqp.drain_events
+        count = 0
         # Buffered bytes or a readable socket mean a frame is arriving: a blocking read
         # finishes it (no per-frame timeout exceptions).
         while self.buffered() or select.select([sock], [], [], 0)[0]:
             drain(timeout=None)
+            count += 1
+            if count == limit or (until is not None and until()):
+                return
 
     def close(self) -> None:
         """Stop the pump: later :meth:`wake` calls do nothing (the connection is the caller's).

@@ -22,7 +22,7 @@ from ..middleware import run_hooks
 from ..security.signing import HEADER_KEY_ID, Envelope
 from ..transport import EventPump, declare_task_queues
 from ..transport.connection import is_virtual
-from ..transport.publish import publisher
+from ..transport.publish import acker, publisher
 from .admission import admit
 from .executor import Job
 from .pools import Pool
@@ -62,6 +62,7 @@ class ConsumeLoop:
         self._channel = connection.channel()
         self._channel.basic_qos(0, prefetch, False)
         self._publish = publisher(self._channel)
+        self._send_ack = acker(self._channel)
         # kombu's in-process transports ignore ``multiple`` (and their tags are strings).
         self._multiple_acks = not is_virtual(connection)
         declared = declare_task_queues(self._channel, app.settings, queues)
@@ -174,15 +175,15 @@ class ConsumeLoop:
             return
         if not self._multiple_acks:
             for tag in tags:
-                self._channel.basic_ack(tag)
+                self._send_ack(tag, False)
             return
         oldest = self._oldest_outstanding()
         below = [tag for tag in tags if tag < oldest]
         if below:
-            self._channel.basic_ack(max(below), multiple=len(below) > 1)
+            self._send_ack(max(below), len(below) > 1)
         for tag in tags:
             if tag >= oldest:
-                self._channel.basic_ack(tag)
+                self._send_ack(tag, False)
 
     def _oldest_outstanding(self) -> float:
         """The lowest delivery tag received and not yet answered (started or waiting)."""
@@ -215,14 +216,10 @@ class ConsumeLoop:
         request_key = (message.headers or {}).get(HEADER_KEY_ID)
         key_id = request_key if isinstance(request_key, str) else None
         headers.update(self.app.codec.sign(outcome.body, envelope, key_id=key_id))
-        reply = self._channel.prepare_message(
-            outcome.body,
-            content_type=outcome.content_type,
-            content_encoding=outcome.content_encoding,
-            headers=headers,
-            properties=reply_properties,
-        )
-        self._publish(reply, "", reply_to, False)
+        reply_properties["content_type"] = outcome.content_type
+        reply_properties["content_encoding"] = outcome.content_encoding
+        reply_properties["application_headers"] = headers
+        self._publish(outcome.body, reply_properties, "", reply_to, False)
 
     def _stop_consuming(self) -> None:
         if self._cancelled:
