@@ -332,9 +332,16 @@ class ReplyListener:
             name = f"{REPLY_QUEUE_PREFIX}{uuid.uuid4().hex}"
             queue = Queue(name, exclusive=True, auto_delete=True, durable=False)(channel)
             queue.declare()
-        Consumer(
-            channel, [queue], no_ack=True, on_message=self._on_reply, auto_declare=False
-        ).consume()
+        if hasattr(channel, "basic_consume") and hasattr(channel, "auto_decode"):
+            # py-amqp directly: kombu's message wrapper costs a few µs per reply, and
+            # py-amqp's attempt to decode each body by its content encoding ("binary"
+            # is no codec) raises and catches an exception per reply.
+            channel.auto_decode = False
+            channel.basic_consume(name, no_ack=True, callback=self._on_amqp_reply)
+        else:  # in-process transports
+            Consumer(
+                channel, [queue], no_ack=True, on_message=self._on_reply, auto_declare=False
+            ).consume()
         return name
 
     def _flush(self) -> None:  # with the lock held
@@ -454,6 +461,19 @@ class ReplyListener:
             message.content_type,
             message.content_encoding,
             message.headers,
+            correlation_id,
+            message.delivery_info.get("routing_key"),
+        )
+        self._router.deliver(correlation_id, reply)
+
+    def _on_amqp_reply(self, message: Any) -> None:  # an amqp.Message
+        properties = message.properties
+        correlation_id = properties.get("correlation_id")
+        reply = RawReply(
+            message.body,
+            properties.get("content_type"),
+            properties.get("content_encoding"),
+            properties.get("application_headers"),
             correlation_id,
             message.delivery_info.get("routing_key"),
         )

@@ -60,6 +60,10 @@ class ConsumeLoop:
         self._recent = recent
         self.pump = EventPump(connection)
         self._channel = connection.channel()
+        if hasattr(self._channel, "auto_decode"):
+            # Bodies stay bytes: py-amqp would try to decode each one by its content
+            # encoding, raising and catching an exception for our "binary".
+            self._channel.auto_decode = False
         self._channel.basic_qos(0, prefetch, False)
         self._publish = publisher(self._channel)
         self._send_ack = acker(self._channel)
