@@ -1,9 +1,11 @@
 """The consume loop: take requests, hand them to the pool, publish replies, then ack.
 
 Everything that touches the connection happens in the loop's own thread. The delivery
-callback only appends to an inbox: py-amqp reads the socket inside ``basic_publish``,
-so publishing from the callback would re-enter it for the next prefetched message
-(with prefetch 100 that recursed into ``RecursionError``).
+callback only appends to an inbox: it runs in the middle of reading the socket, and
+py-amqp's own ``basic_publish`` reads the socket too, so publishing from the callback
+re-entered it for the next prefetched message (with prefetch 100, ``RecursionError``).
+Replies are published and acks sent as frames of our own (:mod:`taskrpc.transport.publish`);
+answered requests are acked in batches, at the end of each pass of the loop.
 """
 
 from __future__ import annotations
