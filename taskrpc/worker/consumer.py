@@ -14,10 +14,9 @@ import collections
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kombu import Connection, Consumer
-from kombu.message import Message
 
 from ..messages import HEADER_DEADLINE, HEADER_TASK, Outcome, reply_headers
 from ..middleware import run_hooks
@@ -71,11 +70,12 @@ class ConsumeLoop:
         self._send_ack = acker(self._channel)
         # kombu's in-process transports ignore ``multiple`` (and their tags are strings).
         self._multiple_acks = not is_virtual(connection)
-        declared = declare_task_queues(self._channel, app.settings, queues)
-        self._consumer = Consumer(self._channel, declared, on_message=self._inbox_append)
-        self._inbox: collections.deque[Message] = collections.deque()
+        self._queues = declare_task_queues(self._channel, app.settings, queues)
+        self._consumer_tags: list[str] = []
+        self._consumer: Consumer | None = None
+        self._inbox: collections.deque[Delivery] = collections.deque()
         self._completed: collections.deque[tuple[int, Outcome]] = collections.deque()
-        self._in_flight: dict[int, Message] = {}
+        self._in_flight: dict[int, Delivery] = {}
         self._answered: list[int] = []  # replied to, not yet acked
         self._answered_since = 0.0
         self._stopping = False
@@ -97,7 +97,7 @@ class ConsumeLoop:
 
     def run(self) -> None:
         """Consume until stopped and drained. Connection errors propagate to the caller."""
-        self._consumer.consume()
+        self._consume()
         self._loop_thread = threading.get_ident()
         try:
             while True:
@@ -115,8 +115,43 @@ class ConsumeLoop:
         finally:
             self.pump.close()
 
-    def _inbox_append(self, message: Message) -> None:
-        self._inbox.append(message)
+    def _consume(self) -> None:
+        channel = self._channel
+        if hasattr(channel, "basic_consume") and hasattr(channel, "auto_decode"):
+            # py-amqp directly: kombu's message wrapper costs a few µs per request.
+            for queue in self._queues:
+                tag = channel.basic_consume(queue.name, callback=self._on_amqp_message)
+                self._consumer_tags.append(tag)
+        else:  # in-process transports
+            self._consumer = Consumer(channel, self._queues, on_message=self._on_kombu_message)
+            self._consumer.consume()
+
+    def _on_kombu_message(self, message: Any) -> None:  # a kombu.Message
+        self._inbox.append(
+            Delivery(
+                message.delivery_tag,
+                message.body,
+                message.properties,
+                message.headers or {},
+                message.content_type,
+                message.content_encoding,
+                message.delivery_info,
+            )
+        )
+
+    def _on_amqp_message(self, message: Any) -> None:  # an amqp.Message
+        properties, info = message.properties, message.delivery_info
+        self._inbox.append(
+            Delivery(
+                info["delivery_tag"],
+                message.body,
+                properties,
+                properties.get("application_headers") or {},
+                properties.get("content_type"),
+                properties.get("content_encoding"),
+                info,
+            )
+        )
 
     def _start_jobs(self) -> bool:
         started = False
@@ -125,7 +160,7 @@ class ConsumeLoop:
             started = True
         return started
 
-    def _start(self, message: Message) -> None:
+    def _start(self, message: Delivery) -> None:
         tag = message.delivery_tag
         job = _job_of(message, self.app)
         self._in_flight[tag] = message
@@ -200,7 +235,7 @@ class ConsumeLoop:
             oldest = min(oldest, self._inbox[0].delivery_tag)
         return oldest
 
-    def _reply(self, message: Message, outcome: Outcome) -> None:
+    def _reply(self, message: Delivery, outcome: Outcome) -> None:
         properties = message.properties
         reply_to = properties.get("reply_to")
         if not reply_to:
@@ -231,9 +266,12 @@ class ConsumeLoop:
         if self._cancelled:
             return
         self._cancelled = True
-        self._consumer.cancel()
+        for tag in self._consumer_tags:
+            self._channel.basic_cancel(tag)
+        if self._consumer is not None:
+            self._consumer.cancel()
         for message in self._inbox:  # not started: give them to another worker now
-            message.reject(requeue=True)
+            self._channel.basic_reject(message.delivery_tag, requeue=True)
         requeued = len(self._inbox)
         self._inbox.clear()
         logger.info(
@@ -267,11 +305,23 @@ class RecentReplies:
         return None if key is None else self._entries.get(key)
 
 
+class Delivery(NamedTuple):
+    """A request as received: the fields of kombu's ``Message`` that the loop reads."""
+
+    delivery_tag: Any
+    body: bytes
+    properties: dict[str, Any]
+    headers: dict[str, Any]
+    content_type: str | None
+    content_encoding: str | None
+    delivery_info: dict[str, Any]
+
+
 #: A reply's address: correlation ids are only unique per reply queue.
 ReplyKey = tuple[str, str]
 
 
-def _reply_key(message: Message) -> ReplyKey | None:
+def _reply_key(message: Delivery) -> ReplyKey | None:
     properties = message.properties
     reply_to, correlation_id = properties.get("reply_to"), properties.get("correlation_id")
     if not reply_to or not correlation_id:
@@ -279,7 +329,7 @@ def _reply_key(message: Message) -> ReplyKey | None:
     return (str(reply_to), str(correlation_id))
 
 
-def _job_of(message: Message, app: App) -> Job:
+def _job_of(message: Delivery, app: App) -> Job:
     properties = message.properties
     headers = message.headers or {}
     task = headers.get(HEADER_TASK)
