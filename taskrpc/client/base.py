@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -127,7 +127,7 @@ class RequestBuilder:
             raise
         except ValueError as exc:
             raise TypeError(f"arguments of {task} cannot be sent as {name}: {exc}") from None
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or os.urandom(16).hex()  # 128 random bits
         properties: dict[str, Any] = {
             "correlation_id": request_id,
             "message_id": request_id,

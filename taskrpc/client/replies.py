@@ -31,6 +31,10 @@ class RawReply(NamedTuple):
     routing_key: str | None = None
 
 
+#: Guards settling a call against a thread that starts blocking on it (brief, uncontended).
+_SETTLE_LOCK = threading.Lock()
+
+
 class PendingCall:
     """One call waiting for its reply; settled exactly once."""
 
@@ -44,6 +48,7 @@ class PendingCall:
         "publishes",
         "confirmed",
         "publish_retry",
+        "_done",
         "_event",
         "_reply",
         "_error",
@@ -66,19 +71,30 @@ class PendingCall:
         self.confirmed = False
         #: This call's own policy for publishing again, if it has one.
         self.publish_retry: Any = None
-        self._event = threading.Event()
+        self._done = False
+        # Made only for a thread that blocks on this call: most calls are read by the
+        # thread that waits for them, and an Event costs a Condition and two locks.
+        self._event: threading.Event | None = None
         self._reply: RawReply | None = None
         self._error: BaseException | None = None
-        self._callbacks: list[Callable[[PendingCall], None]] = []
+        self._callbacks: list[Callable[[PendingCall], None]] | None = None
 
     @property
     def done(self) -> bool:
         """Whether a reply (or a failure) has arrived."""
-        return self._event.is_set()
+        return self._done
 
     def wait(self, timeout: float | None) -> bool:
         """Block until settled or ``timeout`` seconds pass; return whether it is settled."""
-        return self._event.wait(timeout)
+        if self._done:
+            return True
+        with _SETTLE_LOCK:
+            if self._done:
+                return True
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        return event.wait(timeout)
 
     def outcome(self) -> tuple[RawReply | None, BaseException | None]:
         """``(raw reply, None)`` or ``(None, local error)``."""
@@ -86,21 +102,22 @@ class PendingCall:
 
     def add_done_callback(self, callback: Callable[[PendingCall], None]) -> None:
         """Call ``callback(self)`` once settled (at once if it already is), from any thread."""
-        if not self._event.is_set():
-            self._callbacks.append(callback)
-            if not self._event.is_set():
+        with _SETTLE_LOCK:
+            if not self._done:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(callback)
                 return
-            try:
-                self._callbacks.remove(callback)
-            except ValueError:
-                return  # _settle is running it
         callback(self)
 
     def _settle(self, reply: RawReply | None, error: BaseException | None) -> None:
         self._reply, self._error = reply, error
-        self._event.set()
-        while self._callbacks:
-            callback = self._callbacks.pop()
+        with _SETTLE_LOCK:
+            self._done = True
+            event, callbacks, self._callbacks = self._event, self._callbacks, None
+        if event is not None:
+            event.set()
+        for callback in callbacks or ():
             try:
                 callback(self)
             except Exception:  # a callback must not break reply dispatch
