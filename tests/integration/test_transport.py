@@ -48,3 +48,38 @@ def test_read_ahead_dispatches_every_frame_with_fewer_reads(broker_url, unique_q
         assert not pump.buffered()  # nothing left behind unparsed
         # Unbuffered, py-amqp makes three reads per frame and three frames per message.
         assert reads < len(bodies)
+
+
+def test_draining_stops_at_the_limit_or_once_the_caller_has_what_it_waits_for(
+    broker_url, unique_queue
+):
+    received: list[bytes] = []
+    with Connection(broker_url) as connection:
+        channel = connection.channel()
+        queue = Queue(unique_queue, durable=False, auto_delete=True)(channel)
+        queue.declare()
+        producer = Producer(channel, auto_declare=False)
+        for i in range(50):
+            producer.publish(
+                str(i).encode(),
+                routing_key=unique_queue,
+                serializer=None,
+                content_type="text/plain",
+                content_encoding="binary",
+            )
+        pump = EventPump(connection)
+        Consumer(
+            channel, [queue], no_ack=True, on_message=lambda m: received.append(m.body)
+        ).consume()
+        deadline = time.monotonic() + 15
+        while not pump.poll(0.5):  # until frames arrive
+            assert time.monotonic() < deadline
+        pump.drain_ready(limit=5)
+        assert 0 < len(received) <= 5
+        while len(received) < 20 and time.monotonic() < deadline:
+            if pump.poll(0.5):
+                pump.drain_ready(until=lambda: len(received) >= 20)
+        assert len(received) == 20  # not one more: it stopped as soon as it had them
+        while len(received) < 50 and time.monotonic() < deadline:
+            pump.wait(1.0)
+        assert received == [str(i).encode() for i in range(50)]
