@@ -22,16 +22,13 @@ from typing import Any
 from ..settings import DEFAULT_BROKER_URL, Settings, safe_url
 from ..transport import connect
 from .drivers import BenchmarkError, TaskrpcDriver, check_answer
-from .runner import client_rss_mb
+from .runner import Progress, client_rss_mb
 from .servers import START_TIMEOUT, Servers
 
 #: The issue's target: RSS growth after the warm-up stays under this many MB.
 GROWTH_LIMIT_MB = 10.0
 #: Lines reported from a tracemalloc comparison.
 TRACE_TOP = 10
-
-#: ``progress(done, total, label)``, as for :func:`~taskrpc.benchmarking.run_benchmark`.
-Progress = Callable[[int, int, str], None]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -14,21 +14,18 @@ import contextlib
 import dataclasses
 import statistics
 import time
-from collections.abc import Callable
 from typing import Any
 
 from ..settings import DEFAULT_BROKER_URL, Settings, safe_url
 from ..transport import connect
 from .drivers import BenchmarkError, Sample, TaskrpcDriver
 from .report import Stats
+from .runner import Progress
 from .servers import START_TIMEOUT, Servers
 from .tasks import HEAVY_TASK_NAME, heavy_fib
 
 #: The issue's target: a pool of 2 gives at least this times the throughput of a pool of 1.
 SCALING_TARGET = 1.7
-
-#: ``progress(done, total, label)``, as for :func:`~taskrpc.benchmarking.run_benchmark`.
-Progress = Callable[[int, int, str], None]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

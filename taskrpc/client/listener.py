@@ -30,7 +30,7 @@ from ..policies import RetryPolicy
 from ..settings import Settings
 from ..transport import EventPump, connect, declare_task_queues, task_exchange
 from ..transport.connection import is_virtual
-from ..transport.publish import Publish, publisher
+from ..transport.publish import Publish, is_amqp_channel, publisher
 from .replies import PendingCall, RawReply, ReplyRouter
 
 logger = logging.getLogger("taskrpc.client")
@@ -332,7 +332,7 @@ class ReplyListener:
             name = f"{REPLY_QUEUE_PREFIX}{uuid.uuid4().hex}"
             queue = Queue(name, exclusive=True, auto_delete=True, durable=False)(channel)
             queue.declare()
-        if hasattr(channel, "basic_consume") and hasattr(channel, "auto_decode"):
+        if is_amqp_channel(channel):
             # py-amqp directly: kombu's message wrapper costs a few µs per reply, and
             # py-amqp's attempt to decode each body by its content encoding ("binary"
             # is no codec) raises and catches an exception per reply.

@@ -29,13 +29,14 @@ Publish = Callable[[bytes, dict[str, Any], str, str, bool], None]
 Ack = Callable[[Any, bool], None]
 
 
-def _is_amqp(channel: Any) -> bool:
-    return hasattr(channel, "send_method") and hasattr(channel, "channel_id")
+def is_amqp_channel(channel: Any) -> bool:
+    """Whether ``channel`` is py-amqp's (a socket transport), not an in-process kombu one."""
+    return hasattr(channel, "send_method") and hasattr(channel, "auto_decode")
 
 
 def publisher(channel: Any) -> Publish:
     """Return a function that publishes a message on ``channel``."""
-    if not _is_amqp(channel):  # kombu's virtual (in-process) channels
+    if not is_amqp_channel(channel):  # kombu's virtual (in-process) channels
 
         def publish_virtual(
             body: bytes,
@@ -56,34 +57,42 @@ def publisher(channel: Any) -> Publish:
 
         return publish_virtual
 
-    connection, channel_id = channel.connection, channel.channel_id
+    write, connection, channel_id = _writer(channel), channel.connection, channel.channel_id
 
     def publish(
         body: bytes, properties: dict[str, Any], exchange: str, routing_key: str, mandatory: bool
     ) -> None:
-        if not channel.is_open or connection.transport is None:
-            raise RecoverableConnectionError("publish: the channel is closed")
-        frames = encode_publish(
-            channel_id, connection.frame_max, exchange, routing_key, mandatory, body, properties
+        write(
+            encode_publish(
+                channel_id, connection.frame_max, exchange, routing_key, mandatory, body, properties
+            )
         )
-        connection.transport.write(frames)
-        connection.bytes_sent += 1  # py-amqp's heartbeat bookkeeping
 
     return publish
 
 
 def acker(channel: Any) -> Ack:
     """Return a function that acks deliveries on ``channel``."""
-    if not _is_amqp(channel):
+    if not is_amqp_channel(channel):
         # kombu's virtual channels ignore ``multiple``: callers must ack one by one.
         return lambda delivery_tag, multiple: channel.basic_ack(delivery_tag)
 
-    connection, channel_id = channel.connection, channel.channel_id
+    write, channel_id = _writer(channel), channel.channel_id
 
     def ack(delivery_tag: Any, multiple: bool) -> None:
-        if not channel.is_open or connection.transport is None:
-            raise RecoverableConnectionError("ack: the channel is closed")
-        connection.transport.write(encode_ack(channel_id, delivery_tag, multiple))
-        connection.bytes_sent += 1
+        write(encode_ack(channel_id, delivery_tag, multiple))
 
     return ack
+
+
+def _writer(channel: Any) -> Callable[[bytes], None]:
+    """Write encoded frames for ``channel`` onto its connection, as py-amqp would."""
+    connection = channel.connection
+
+    def write(frames: bytes) -> None:
+        if not channel.is_open or connection.transport is None:
+            raise RecoverableConnectionError("the channel is closed")
+        connection.transport.write(frames)
+        connection.bytes_sent += 1  # py-amqp's heartbeat bookkeeping
+
+    return write

@@ -23,7 +23,7 @@ from ..middleware import run_hooks
 from ..security.signing import HEADER_KEY_ID, Envelope
 from ..transport import EventPump, declare_task_queues
 from ..transport.connection import is_virtual
-from ..transport.publish import acker, publisher
+from ..transport.publish import acker, is_amqp_channel, publisher
 from .admission import admit
 from .executor import Job
 from .pools import Pool
@@ -61,7 +61,7 @@ class ConsumeLoop:
         self._recent = recent
         self.pump = EventPump(connection)
         self._channel = connection.channel()
-        if hasattr(self._channel, "auto_decode"):
+        if is_amqp_channel(self._channel):
             # Bodies stay bytes: py-amqp would try to decode each one by its content
             # encoding, raising and catching an exception for our "binary".
             self._channel.auto_decode = False
@@ -117,7 +117,7 @@ class ConsumeLoop:
 
     def _consume(self) -> None:
         channel = self._channel
-        if hasattr(channel, "basic_consume") and hasattr(channel, "auto_decode"):
+        if is_amqp_channel(channel):
             # py-amqp directly: kombu's message wrapper costs a few µs per request.
             for queue in self._queues:
                 tag = channel.basic_consume(queue.name, callback=self._on_amqp_message)

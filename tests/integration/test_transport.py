@@ -12,22 +12,34 @@ from taskrpc.transport import EventPump
 pytestmark = pytest.mark.broker
 
 
+def fill_queue(connection: Connection, name: str, bodies: list[bytes]) -> tuple[object, Queue]:
+    """Declare queue ``name`` and publish ``bodies`` to it as they are; ``(channel, queue)``."""
+    channel = connection.channel()
+    queue = Queue(name, durable=False, auto_delete=True)(channel)
+    queue.declare()
+    producer = Producer(channel, auto_declare=False)
+    for body in bodies:
+        producer.publish(
+            body,
+            routing_key=name,
+            serializer=None,
+            content_type="application/octet-stream",
+            content_encoding="binary",
+        )
+    return channel, queue
+
+
+def consume_into(channel: object, queue: Queue) -> list[bytes]:
+    """Consume ``queue``; the returned list fills with bodies as the pump dispatches them."""
+    received: list[bytes] = []
+    Consumer(channel, [queue], no_ack=True, on_message=lambda m: received.append(m.body)).consume()
+    return received
+
+
 def test_read_ahead_dispatches_every_frame_with_fewer_reads(broker_url, unique_queue):
     bodies = [f"message {i}".encode() for i in range(300)] + [b"x" * 1_000_000]
-    received: list[bytes] = []
     with Connection(broker_url) as connection:
-        channel = connection.channel()
-        queue = Queue(unique_queue, durable=False, auto_delete=True)(channel)
-        queue.declare()
-        producer = Producer(channel, auto_declare=False)
-        for body in bodies:
-            producer.publish(
-                body,
-                routing_key=unique_queue,
-                serializer=None,
-                content_type="application/octet-stream",
-                content_encoding="binary",
-            )
+        channel, queue = fill_queue(connection, unique_queue, bodies)
         pump = EventPump(connection)
         reads = 0
         recv = pump._transport._quick_recv  # the read-ahead the pump installed
@@ -38,9 +50,7 @@ def test_read_ahead_dispatches_every_frame_with_fewer_reads(broker_url, unique_q
             return recv(size)
 
         pump._transport._quick_recv = counting_recv
-        Consumer(
-            channel, [queue], no_ack=True, on_message=lambda m: received.append(m.body)
-        ).consume()
+        received = consume_into(channel, queue)
         deadline = time.monotonic() + 15
         while len(received) < len(bodies) and time.monotonic() < deadline:
             pump.wait(1.0)
@@ -53,24 +63,10 @@ def test_read_ahead_dispatches_every_frame_with_fewer_reads(broker_url, unique_q
 def test_draining_stops_at_the_limit_or_once_the_caller_has_what_it_waits_for(
     broker_url, unique_queue
 ):
-    received: list[bytes] = []
     with Connection(broker_url) as connection:
-        channel = connection.channel()
-        queue = Queue(unique_queue, durable=False, auto_delete=True)(channel)
-        queue.declare()
-        producer = Producer(channel, auto_declare=False)
-        for i in range(50):
-            producer.publish(
-                str(i).encode(),
-                routing_key=unique_queue,
-                serializer=None,
-                content_type="text/plain",
-                content_encoding="binary",
-            )
+        channel, queue = fill_queue(connection, unique_queue, [str(i).encode() for i in range(50)])
         pump = EventPump(connection)
-        Consumer(
-            channel, [queue], no_ack=True, on_message=lambda m: received.append(m.body)
-        ).consume()
+        received = consume_into(channel, queue)
         deadline = time.monotonic() + 15
         while not pump.poll(0.5):  # until frames arrive
             assert time.monotonic() < deadline
