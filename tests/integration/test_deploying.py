@@ -149,9 +149,10 @@ def test_a_vhost_with_quorum_as_default_queue_type_serves_unchanged(
         assert stop(worker) == 0, log.read_text(errors="replace")
     # With no worker, a request waits in the quorum queue until its deadline, then goes.
     with App("quorum", broker_url=quorum_vhost, default_queue=queue) as app:
-        call = app.send_task("fib", [10], timeout=0.5)
+        # The deadline leaves room for a slow connect: it starts before the client connects.
+        call = app.send_task("fib", [10], timeout=2.0)
         time.sleep(0.2)
         assert queue_state(quorum_vhost, queue) == (1, 0)
-        time.sleep(1.5)
+        time.sleep(3.0)
         assert queue_state(quorum_vhost, queue) == (0, 0)
         assert not call.ready()
