@@ -95,6 +95,9 @@ class Outcome:
     content_type: str
     content_encoding: str = "binary"
     error_code: str | None = None
+    #: The error's ``type_name`` and message, for the worker's log and counters.
+    error_type: str | None = None
+    error_message: str = ""
 
 
 def request_headers(task: str) -> dict[str, Any]:

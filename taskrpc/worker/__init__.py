@@ -12,6 +12,7 @@ from .consumer import ConsumeLoop, RecentReplies
 from .executor import Job, execute
 from .limits import time_limits
 from .pools import POOLS, Pool, make_pool
+from .rejects import Rejections
 
 if TYPE_CHECKING:
     from ..app import App
@@ -62,6 +63,8 @@ class Worker:
         self.ready = threading.Event()
         self._loop: ConsumeLoop | None = None
         self._recent = RecentReplies()
+        #: Deliveries rejected without requeue, by reason (see :mod:`taskrpc.worker.rejects`).
+        self.rejections = Rejections()
         self._stopping = False
         self._stop_event = threading.Event()
 
@@ -180,7 +183,13 @@ class Worker:
     def _serve(self, connection: object) -> None:
         assert self.pool is not None
         self._loop = loop = ConsumeLoop(
-            self.app, connection, self.pool, self.queues, self.prefetch, self._recent
+            self.app,
+            connection,
+            self.pool,
+            self.queues,
+            self.prefetch,
+            self._recent,
+            self.rejections,
         )
         if self._stopping:
             loop.stop()

@@ -25,7 +25,8 @@ def admit(app: App, job: Job) -> Outcome | None:
     try:
         _check(app, job)
     except RemoteError as exc:
-        logger.warning("request %s [%s] refused: %s", job.task or "-", job.request_id, exc)
+        # Logged (once, rate-limited) by the consume loop when it rejects the request.
+        logger.debug("request %s [%s] refused: %s", job.task or "-", job.request_id, exc)
         return refusal(app, job, exc)
     except Exception as exc:  # a check that breaks must not stop the worker's loop
         logger.exception("request %s [%s] could not be checked", job.task or "-", job.request_id)

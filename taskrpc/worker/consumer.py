@@ -27,6 +27,7 @@ from ..transport.publish import acker, is_amqp_channel, publisher
 from .admission import admit
 from .executor import Job
 from .pools import Pool
+from .rejects import REJECTED_CODES, UNANSWERABLE, UNDECODABLE, UNREADABLE, Rejections
 
 if TYPE_CHECKING:
     from ..app import App
@@ -55,10 +56,12 @@ class ConsumeLoop:
         queues: list[str],
         prefetch: int,
         recent: RecentReplies,
+        rejections: Rejections | None = None,
     ) -> None:
         self.app = app
         self.pool = pool
         self._recent = recent
+        self.rejections = rejections if rejections is not None else Rejections()
         self.pump = EventPump(connection)
         self._channel = connection.channel()
         if is_amqp_channel(self._channel):
@@ -160,9 +163,23 @@ class ConsumeLoop:
             started = True
         return started
 
+    def on_bad_delivery(self, delivery_tag: Any, reason: str) -> None:
+        """Reject a delivery the AMQP layer could not decode (see :mod:`.rejects`)."""
+        self._reject(delivery_tag, UNDECODABLE, reason)
+
+    def _reject(self, tag: Any, reason: str, detail: str) -> None:
+        """Reject one delivery without requeue, now (before any ``multiple`` ack could
+        cover its tag), then count and log it."""
+        self._channel.basic_reject(tag, requeue=False)
+        self.rejections.record(reason, detail, delivery_tag=tag)
+
     def _start(self, message: Delivery) -> None:
         tag = message.delivery_tag
-        job = _job_of(message, self.app)
+        try:
+            job = _job_of(message, self.app)
+        except Exception as exc:  # properties or headers nothing else can read
+            self._reject(tag, UNREADABLE, f"{type(exc).__name__}: {exc}")
+            return
         self._in_flight[tag] = message
         if job.redelivered:
             logger.warning(
@@ -191,7 +208,13 @@ class ConsumeLoop:
             key = _reply_key(message)
             if key is not None:
                 self._recent.put(key, outcome)
-            self._reply(message, outcome)
+            try:
+                self._reply(message, outcome)
+            except (UnicodeError, ValueError, TypeError, OverflowError) as exc:
+                # Encoding the reply frame failed (connection errors are not these):
+                # e.g. a ``reply_to`` holding a lone surrogate. Nobody can be answered.
+                self._reject(tag, UNANSWERABLE, f"{type(exc).__name__}: {exc}")
+                continue
             if self.app.middleware:
                 task = (message.headers or {}).get(HEADER_TASK)
                 run_hooks(
@@ -200,6 +223,10 @@ class ConsumeLoop:
                     message.properties.get("correlation_id"),
                     task,
                 )
+            if outcome.error_code in REJECTED_CODES:  # refused: rejected, not acked
+                detail = f"{outcome.error_code}: {outcome.error_message}"
+                self._reject(tag, outcome.error_type or outcome.error_code or "-", detail)
+                continue
             if not self._answered:
                 self._answered_since = time.monotonic()
             self._answered.append(tag)  # acked only now: a crash before means redelivery

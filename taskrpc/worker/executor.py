@@ -71,7 +71,8 @@ def execute(app: App, job: Job) -> Outcome:
     try:
         reply = ReplyBody(ok=True, result=_run(app, job))
     except RemoteError as exc:
-        logger.warning("request %s [%s] refused: %s", job.task, job.request_id, exc)
+        # Logged (once, rate-limited) by the consume loop when it rejects the request.
+        logger.debug("request %s [%s] refused: %s", job.task, job.request_id, exc)
         reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(exc))
     except Exception as exc:
         logger.info("task %s [%s] raised %s", job.task, job.request_id, type(exc).__name__)
@@ -94,13 +95,15 @@ def encode_reply(app: App, reply: ReplyBody, serializer: str) -> Outcome:
         error = InvalidResult(f"result {kind}: {exc}", type_name=type(exc).__name__)
         reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(error))
         encoded = app.codec.encode(reply.model_dump(mode="json"), app.settings.serializer)
-    code = reply.error.code if reply.error else None
+    error = reply.error
     return Outcome(
         ok=reply.ok,
         body=encoded.body,
         content_type=encoded.content_type,
         content_encoding=encoded.content_encoding,
-        error_code=code,
+        error_code=error.code if error else None,
+        error_type=error.type if error else None,
+        error_message=error.message[:300] if error else "",
     )
 
 

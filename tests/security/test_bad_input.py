@@ -226,7 +226,7 @@ def test_the_suite_tries_at_least_fifty_bad_inputs():
     assert len(CASES) >= 50
 
 
-BARE_QUEUE = "taskrpc.test.security.bare"  # the ``shout`` task of tests/security/apps.py
+from tests.security.apps import BARE_QUEUE  # noqa: E402 - the ``shout`` task's queue
 
 
 @pytest.mark.parametrize(
