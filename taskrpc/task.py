@@ -165,13 +165,14 @@ class Task(Generic[P, R]):
         """
         return await (await self.send_async(args, kwargs))
 
-    def run(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    def run(self, args: list[Any], kwargs: dict[str, Any], *, strict: bool = False) -> Any:
         """Validate the arguments, run the function and return what it returned.
 
         This is what a worker does with a request. Coroutine functions run to completion
-        in a fresh event loop.
+        in a fresh event loop. ``strict``: see :meth:`Signature.validate
+        <taskrpc.signature.Signature.validate>`.
         """
-        call_args, call_kwargs = self.signature.validate(args, kwargs)
+        call_args, call_kwargs = self.signature.validate(args, kwargs, strict=strict)
         value = self.fn(*call_args, **call_kwargs)  # type: ignore[arg-type]
         if self.is_async:
             value = asyncio.run(value)  # type: ignore[arg-type]

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..exceptions import BadRequest, BadSignature, RemoteError
+from ..budgets import check_headers
+from ..exceptions import BadRequest, BadSignature, LimitExceeded, RemoteError
 from ..messages import HEADER_DEADLINE, HEADER_PROTOCOL, HEADER_TASK, PROTOCOL_VERSION, Outcome
 from ..security.signing import Envelope
 from .executor import Job, error_outcome
@@ -63,6 +64,13 @@ def _check(app: App, job: Job) -> None:
         raise BadRequest(
             f"body of {size} bytes exceeds the limit of {limit}", type_name="PayloadTooLarge"
         )
+    settings = app.settings
+    try:
+        check_headers(
+            job.headers, max_count=settings.max_headers, max_bytes=settings.max_header_bytes
+        )
+    except LimitExceeded as exc:
+        raise BadRequest(str(exc), type_name=exc.kind) from None
     if not job.bare:
         _check_headers(job)
     try:

@@ -20,6 +20,7 @@ from ..exceptions import (
     BadRequest,
     DeadlineExceeded,
     InvalidResult,
+    LimitExceeded,
     PayloadTooLarge,
     RemoteError,
     SoftTimeLimitExceeded,
@@ -75,7 +76,14 @@ def execute(app: App, job: Job) -> Outcome:
         logger.debug("request %s [%s] refused: %s", job.task, job.request_id, exc)
         reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(exc))
     except Exception as exc:
-        logger.info("task %s [%s] raised %s", job.task, job.request_id, type(exc).__name__)
+        logger.info(
+            "task %s [%s] raised %s: %s",
+            job.task,
+            job.request_id,
+            type(exc).__name__,
+            exc,
+            exc_info=not app.settings.send_tracebacks and logger.isEnabledFor(logging.DEBUG),
+        )
         reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(exc))
     return encode_reply(app, reply, serializer)
 
@@ -87,7 +95,13 @@ def error_outcome(app: App, error: RemoteError, content_type: str | None = None)
 
 
 def encode_reply(app: App, reply: ReplyBody, serializer: str) -> Outcome:
-    """Encode ``reply``; if the result cannot be encoded, encode an error reply instead."""
+    """Encode ``reply``; if the result cannot be encoded, encode an error reply instead.
+
+    Tracebacks leave the worker only when ``Settings.send_tracebacks`` is on.
+    """
+    error = reply.error
+    if error is not None and error.traceback and not app.settings.send_tracebacks:
+        reply = reply.model_copy(update={"error": error.model_copy(update={"traceback": None})})
     try:
         encoded = app.codec.encode(reply.model_dump(mode="json"), serializer)
     except (ValueError, TypeError) as exc:  # checked before replying, as promised
@@ -144,7 +158,7 @@ def _run_with_retries(app: App, task: Task[Any, Any], job: Job, request: Request
         token = set_current(context)
         run_hooks(app.middleware, "before_task", context)
         try:
-            value = task.run(request.args, request.kwargs)
+            value = task.run(request.args, request.kwargs, strict=app.settings.strict_arguments)
             run_hooks(reversed(app.middleware), "after_task", context, None)
             return value
         except SoftTimeLimitExceeded as exc:
@@ -180,11 +194,19 @@ def _decode(app: App, job: Job) -> RequestBody:
         raise BadRequest(str(exc), type_name="ContentDisallowed") from None
     except PayloadTooLarge as exc:
         raise BadRequest(str(exc), type_name="PayloadTooLarge") from None
+    except LimitExceeded as exc:
+        raise BadRequest(str(exc), type_name=exc.kind) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"undecodable body: {exc}", type_name="DecodeError") from None
+    except Exception as exc:  # a serializer failing otherwise is still a bad body
+        raise BadRequest(
+            f"undecodable body: {type(exc).__name__}: {exc}", type_name="DecodeError"
+        ) from None
     if not isinstance(data, Mapping):
         raise BadRequest("request body must be an object", type_name="DecodeError")
     try:
         return RequestBody.model_validate(data)
     except pydantic.ValidationError as exc:
         raise BadRequest(f"malformed request body: {exc}", type_name="ValidationError") from None
+    except RecursionError:
+        raise BadRequest("request body nested too deep", type_name="NestingTooDeep") from None
