@@ -73,6 +73,12 @@ class Settings:
     #: rarely outlives a broker restart.
     persistent_requests: bool = False
 
+    # -- Calling tasks (checks, jobs) --
+    #: Validate a call's arguments against the task's signature on the caller, before
+    #: sending, when this app knows the task; a wrong call fails there with the
+    #: ``InvalidArguments`` the worker would have answered.
+    check_arguments: bool = True
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``TASKRPC_*`` variables, then apply non-``None`` overrides.
