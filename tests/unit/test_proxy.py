@@ -196,7 +196,7 @@ def test_a_cut_counts_afresh_on_every_new_link(proxy, echo):
     for attempt in range(2):
         with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
             sock.sendall(b"abcdef")
-            wait_until(lambda: len(echo.received) > attempt and len(echo.received[attempt]) >= 3)
+            wait_until(lambda n=attempt: len(echo.received) > n and len(echo.received[n]) >= 3)
             with pytest.raises(ConnectionResetError):
                 sock.settimeout(5)
                 while sock.recv(10):  # "abc" may come back before the reset
