@@ -9,6 +9,7 @@ from kombu.transport.virtual import Channel as VirtualChannel
 
 from ..exceptions import BrokerError
 from ..settings import Settings
+from . import tls
 
 #: How often the in-process memory transport polls its queues (seconds).
 MEMORY_POLLING_INTERVAL = 0.001
@@ -23,6 +24,7 @@ def connect(settings: Settings) -> Connection:
     connection = Connection(
         settings.broker_url,
         connect_timeout=settings.connect_timeout,
+        ssl=tls.ssl_options(settings),
         transport_options={
             "polling_interval": MEMORY_POLLING_INTERVAL,
         },
@@ -31,9 +33,8 @@ def connect(settings: Settings) -> Connection:
         connection.ensure_connection(max_retries=0)  # one try; our RetryPolicy retries
     except Exception as exc:
         connection.release()
-        raise BrokerError(
-            f"cannot connect to {settings.safe_broker_url}: {type(exc).__name__}: {exc}"
-        ) from None
+        reason = tls.explain(exc, settings) or f"{type(exc).__name__}: {exc}"
+        raise BrokerError(f"cannot connect to {settings.safe_broker_url}: {reason}") from None
     return connection
 
 
