@@ -133,7 +133,8 @@ class RabbitNode:
             try:
                 with socket.create_connection(("127.0.0.1", self.amqp_port), timeout=1):
                     pass
-                self.ctl("await_startup", "--timeout", str(max(1, int(deadline - time.monotonic()))))
+                left = max(1, int(deadline - time.monotonic()))
+                self.ctl("await_startup", "--timeout", str(left))
             except (OSError, RuntimeError):  # not listening, or not registered yet
                 time.sleep(0.2)
                 continue
