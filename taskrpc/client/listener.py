@@ -31,6 +31,7 @@ from ..settings import Settings
 from ..transport import EventPump, connect, declare_task_queues, task_exchange
 from ..transport.connection import is_virtual
 from ..transport.direct_reply import DIRECT_REPLY_TO, learn_reply_to
+from ..transport.nodes import BrokerNodes
 from ..transport.publish import Publish, is_amqp_channel, publisher
 from .replies import PendingCall, RawReply, ReplyRouter
 
@@ -81,6 +82,7 @@ class ReplyListener:
         eager: bool = False,
     ) -> None:
         self._settings = settings
+        self._nodes = BrokerNodes(settings.broker_url, settings.broker_failover_strategy)
         self._router = router
         self._connect_retry = connect_retry
         self._publish_retry = publish_retry
@@ -264,12 +266,13 @@ class ReplyListener:
                     return
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self._ready.clear()
+                self._nodes.lost()
                 self._lose_connection()
             attempt += 1
             self._stopped.wait(self._connect_retry.delay(attempt))
 
     def _serve(self) -> None:
-        with connect(self._settings) as connection:
+        with connect(self._settings, self._nodes) as connection:
             channel = connection.channel()
             confirms = not is_virtual(connection)
             # Before confirm mode: learning a direct reply-to name publishes a probe.
