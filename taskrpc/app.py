@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .codec import Codec
@@ -21,6 +21,7 @@ from .security import RemoteExceptionTypes
 from .serializers import Registry, default_registry
 from .settings import Settings
 from .task import Task
+from .urls import join_urls
 
 if TYPE_CHECKING:
     from .client.aio import AsyncClient
@@ -35,7 +36,8 @@ class App:
 
     Parameters:
         name: A label for logs and the default queue prefix.
-        broker_url: AMQP URL; falls back to ``TASKRPC_BROKER_URL``, then to
+        broker_url: AMQP URL, or several nodes of a cluster (a list, or URLs separated by
+            ``;``: the first that answers is used); falls back to ``TASKRPC_BROKER_URL``, then to
             ``amqp://guest:guest@localhost:5672//``. ``memory://`` runs in one process.
         settings: A complete :class:`~taskrpc.Settings`; other keyword arguments override it.
         retry: Default :class:`~taskrpc.RetryPolicy` for task failures (none).
@@ -60,7 +62,7 @@ class App:
         self,
         name: str = "taskrpc",
         *,
-        broker_url: str | None = None,
+        broker_url: str | Sequence[str] | None = None,
         settings: Settings | None = None,
         retry: RetryPolicy = NO_RETRY,
         timeouts: TimeoutPolicy | None = None,
@@ -80,6 +82,8 @@ class App:
         self.publish_retry = publish_retry
         #: Resends of idempotent calls whose reply queue was lost.
         self.resend = resend
+        if broker_url is not None and not isinstance(broker_url, str):
+            broker_url = join_urls(broker_url)
         overrides = {"broker_url": broker_url, **options}
         if settings is None:
             settings = Settings.from_env(**overrides)

@@ -10,9 +10,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from kombu.utils.url import maybe_sanitize_url
-
 from .exceptions import ConfigurationError
+from .urls import join_urls, mask_urls
 
 #: Broker used when neither an argument nor ``TASKRPC_BROKER_URL`` names one.
 DEFAULT_BROKER_URL = "amqp://guest:guest@localhost:5672//"
@@ -29,8 +28,12 @@ class Settings:
     for example ``TASKRPC_BROKER_URL`` or ``TASKRPC_DEFAULT_TIMEOUT=5``.
     """
 
-    #: AMQP URL of the broker; ``memory://`` runs everything in one process.
+    #: AMQP URL of the broker; ``memory://`` runs everything in one process. Several
+    #: nodes of a cluster: URLs separated by ``;`` (or a list, joined with ``;``).
     broker_url: str = DEFAULT_BROKER_URL
+    #: Order in which the nodes of ``broker_url`` are tried: ``"round-robin"`` (as
+    #: listed, then the node after a lost one) or ``"shuffle"`` (from a random node).
+    broker_failover_strategy: str = "round-robin"
     #: Direct exchange all requests are published to.
     exchange: str = "taskrpc"
     #: Queue (and routing key) of tasks that do not name their own.
@@ -103,6 +106,10 @@ class Settings:
         except TypeError as exc:
             raise ConfigurationError(str(exc)) from exc
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.broker_url, str):  # a list of nodes
+            object.__setattr__(self, "broker_url", join_urls(self.broker_url))
+
     def __repr__(self) -> str:
         shown = ", ".join(
             f"{f.name}={getattr(self, f.name)!r}"
@@ -114,13 +121,13 @@ class Settings:
 
     @property
     def safe_broker_url(self) -> str:
-        """The broker URL with any password masked, fit for logs and errors."""
+        """The broker URL(s) with every password masked, fit for logs and errors."""
         return safe_url(self.broker_url)
 
 
 def safe_url(url: str) -> str:
-    """Return ``url`` with its password replaced by ``**``."""
-    return str(maybe_sanitize_url(url))
+    """Return ``url`` (one URL or a ``;``-separated list) with every password as ``**``."""
+    return mask_urls(url)
 
 
 def _parse(field: dataclasses.Field[Any], raw: str) -> Any:
