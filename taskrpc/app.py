@@ -21,6 +21,7 @@ from .security import RemoteExceptionTypes
 from .serializers import Registry, default_registry
 from .settings import Settings
 from .task import Task
+from .transport import tls
 from .urls import join_urls
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ class App:
             settings = dataclasses.replace(
                 settings, **{k: v for k, v in overrides.items() if v is not None}
             )
+        tls.check(settings)
         self.settings = settings
         #: Serializers by name and content type; ``enable("pickle")`` opts in to pickle.
         self.serializers: Registry = default_registry()
@@ -113,11 +115,13 @@ class App:
         if self._client is not None or self._async_client is not None:
             raise ConfigurationError("configure the app before its client connects")
         try:
-            self.settings = dataclasses.replace(
+            settings = dataclasses.replace(
                 self.settings, **{k: v for k, v in options.items() if v is not None}
             )
         except TypeError as exc:
             raise ConfigurationError(str(exc)) from None
+        tls.check(settings)
+        self.settings = settings
         self.codec = Codec.from_settings(self.serializers, self.settings)
         for task in self.tasks.values():
             self._accept_serializers_of(task)

@@ -30,8 +30,7 @@ def connect(settings: Settings, nodes: BrokerNodes | None = None) -> Connection:
     """
     if nodes is None:
         nodes = BrokerNodes(settings.broker_url, settings.broker_failover_strategy)
-    for url in nodes.urls:  # a TLS setting that cannot work: say so now, not per retry
-        tls.ssl_options(settings, url)
+    tls.check(settings)  # a TLS setting that cannot work: say so, not "cannot connect"
     return nodes.connect(lambda url: _connect_one(settings, url))
 
 

@@ -32,6 +32,7 @@ from amqp.transport import SSLTransport
 
 from ..exceptions import ConfigurationError
 from ..settings import Settings
+from ..urls import split_urls
 
 #: The verification codes OpenSSL gives when the certificate does not name the host.
 _HOSTNAME_MISMATCH = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
@@ -42,6 +43,16 @@ _NOT_TLS = {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_L
 def uses_tls(url: str) -> bool:
     """Whether ``url`` (the first, in a ``;``-separated list) asks for TLS."""
     return url.strip().lower().startswith("amqps://")
+
+
+def check(settings: Settings) -> None:
+    """Check the TLS settings against every URL of ``settings.broker_url``.
+
+    Raises:
+        ConfigurationError: As :func:`ssl_options` does.
+    """
+    for url in split_urls(settings.broker_url):
+        ssl_options(settings, url)
 
 
 def ssl_options(settings: Settings, url: str | None = None) -> dict[str, Any] | None:
