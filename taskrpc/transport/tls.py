@@ -97,19 +97,21 @@ def _check_files(settings: Settings) -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if settings.broker_tls_key and not settings.broker_tls_cert:
         raise ConfigurationError("broker_tls_key is set but broker_tls_cert is not")
-    try:
-        if settings.broker_tls_ca:
+    if settings.broker_tls_ca:
+        try:
             context.load_verify_locations(cafile=_readable("broker_tls_ca", settings.broker_tls_ca))
-        if settings.broker_tls_cert:
-            key = settings.broker_tls_key
+        except ssl.SSLError as exc:
+            raise ConfigurationError(f"broker_tls_ca: cannot load: {exc}") from None
+    if settings.broker_tls_cert:
+        key = settings.broker_tls_key
+        try:
             context.load_cert_chain(
                 _readable("broker_tls_cert", settings.broker_tls_cert),
                 _readable("broker_tls_key", key) if key else None,
                 password=_no_password,
             )
-    except ssl.SSLError as exc:
-        which = "broker_tls_ca" if "verify" in str(exc).lower() else "broker_tls_cert/key"
-        raise ConfigurationError(f"{which}: cannot load: {exc}") from None
+        except ssl.SSLError as exc:
+            raise ConfigurationError(f"broker_tls_cert/key: cannot load: {exc}") from None
 
 
 def _readable(setting: str, path: str) -> str:
@@ -169,11 +171,20 @@ def _handshake_failure(error: ssl.SSLError, settings: Settings) -> str:
             f"TLS: the broker's port does not speak TLS ({reason}): it looks like a plain "
             "AMQP port; use the broker's TLS port (5671 by default), or an amqp:// URL"
         )
-    if "ALERT" in reason.upper() and ("CERTIFICATE" in reason.upper() or "CA" in reason.upper()):
-        cert = settings.broker_tls_cert or "none given"
+    # Under TLS 1.3 the broker checks a client certificate after the client thinks the
+    # handshake is done: a refusal shows as an alert or a bare EOF on the first read.
+    refused = isinstance(error, ssl.SSLEOFError) or (
+        "ALERT" in reason.upper() and ("CERTIFICATE" in reason.upper() or "CA" in reason.upper())
+    )
+    if refused and settings.broker_tls_cert:
         return (
             f"TLS: the broker refused the client certificate ({reason}; "
-            f"broker_tls_cert={cert!r}): it wants one its CA signed"
+            f"broker_tls_cert={settings.broker_tls_cert!r}): it wants one its CA signed"
+        )
+    if refused:
+        return (
+            f"TLS: the broker ended the handshake ({reason}): does it require a client "
+            "certificate (broker_tls_cert, broker_tls_key)?"
         )
     return f"TLS handshake with the broker failed: {reason}"
 
