@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
 from .codec import Codec
@@ -22,6 +22,8 @@ from .security import RemoteExceptionTypes
 from .serializers import Registry, default_registry
 from .settings import Settings
 from .task import CoroutineTask, FunctionTask, Task
+from .transport import tls
+from .urls import join_urls
 
 if TYPE_CHECKING:
     from .client.aio import AsyncClient
@@ -49,7 +51,8 @@ class App:
 
     Parameters:
         name: A label for logs and the default queue prefix.
-        broker_url: AMQP URL; falls back to ``TASKRPC_BROKER_URL``, then to
+        broker_url: AMQP URL, or several nodes of a cluster (a list, or URLs separated by
+            ``;``: the first that answers is used); falls back to ``TASKRPC_BROKER_URL``, then to
             ``amqp://guest:guest@localhost:5672//``. ``memory://`` runs in one process.
         settings: A complete :class:`~taskrpc.Settings`; other keyword arguments override it.
         retry: Default :class:`~taskrpc.RetryPolicy` for task failures (none).
@@ -74,7 +77,7 @@ class App:
         self,
         name: str = "taskrpc",
         *,
-        broker_url: str | None = None,
+        broker_url: str | Sequence[str] | None = None,
         settings: Settings | None = None,
         retry: RetryPolicy = NO_RETRY,
         timeouts: TimeoutPolicy | None = None,
@@ -94,6 +97,8 @@ class App:
         self.publish_retry = publish_retry
         #: Resends of idempotent calls whose reply queue was lost.
         self.resend = resend
+        if broker_url is not None and not isinstance(broker_url, str):
+            broker_url = join_urls(broker_url)
         overrides = {"broker_url": broker_url, **options}
         if settings is None:
             settings = Settings.from_env(**overrides)
@@ -101,6 +106,7 @@ class App:
             settings = dataclasses.replace(
                 settings, **{k: v for k, v in overrides.items() if v is not None}
             )
+        tls.check(settings)
         self.settings = settings
         #: Serializers by name and content type; ``enable("pickle")`` opts in to pickle.
         self.serializers: Registry = default_registry()
@@ -123,11 +129,13 @@ class App:
         if self._client is not None or self._async_client is not None:
             raise ConfigurationError("configure the app before its client connects")
         try:
-            self.settings = dataclasses.replace(
+            settings = dataclasses.replace(
                 self.settings, **{k: v for k, v in options.items() if v is not None}
             )
         except TypeError as exc:
             raise ConfigurationError(str(exc)) from None
+        tls.check(settings)
+        self.settings = settings
         self.codec = Codec.from_settings(self.serializers, self.settings)
         for task in self.tasks.values():
             self._accept_serializers_of(task)

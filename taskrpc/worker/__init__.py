@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import BrokerError, ConfigurationError
 from ..transport import connect
+from ..transport.nodes import BrokerNodes
 from .consumer import ConsumeLoop, RecentReplies
 from .executor import Job, execute
 from .limits import time_limits
@@ -152,10 +153,12 @@ class Worker:
         policy's ``max_delay`` between attempts, never busy-looping.
         """
         policy = self.app.connect_retry
+        settings = self.app.settings
+        nodes = BrokerNodes(settings.broker_url, settings.broker_failover_strategy)
         attempt, connected_once = 0, False
         while not self._stopping:
             try:
-                connection = connect(self.app.settings)
+                connection = connect(settings, nodes)
             except BrokerError as exc:
                 attempt += 1
                 if not connected_once and attempt > policy.max_retries:
@@ -178,6 +181,7 @@ class Worker:
                     type(exc).__name__,
                     exc,
                 )
+                nodes.lost()
                 attempt = 1
                 self._stop_event.wait(policy.delay(attempt))
             finally:
