@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, ca
 from .calling import BoundCall, CallOptions
 from .fanout import map_async, map_sync
 from .policies import RetryPolicy, TimeoutPolicy
+from .rates import parse_rate
 from .signature import Signature
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class Task(Generic[P, R]):
             ``serializer``, is the argument; the reply body is the bare result.
         throws: Exception types that are part of the task's contract: a failure with one
             is logged at WARNING, any other at ERROR (both with the traceback).
+        rate_limit: Most runs per worker, e.g. ``"100/s"``, ``"10/m"``, ``"5/h"``.
         signature: Argument and result validation derived from the type hints.
     """
 
@@ -72,6 +74,7 @@ class Task(Generic[P, R]):
         reply_serializer: str | None = None,
         bare: bool = False,
         throws: tuple[type[BaseException], ...] = (),
+        rate_limit: str | None = None,
     ) -> None:
         self.app = app
         self.fn = fn
@@ -84,6 +87,9 @@ class Task(Generic[P, R]):
         self.reply_serializer = reply_serializer
         self.bare = bare
         self.throws = throws
+        if rate_limit is not None:
+            parse_rate(rate_limit)  # fail at definition, not on the worker
+        self.rate_limit = rate_limit
         self.signature = Signature(fn)
         self.is_async = inspect.iscoroutinefunction(fn)
         functools.update_wrapper(self, fn)
