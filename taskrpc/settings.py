@@ -48,15 +48,15 @@ class Settings:
     duplicate_window: int = 10_000
     #: Seconds to wait for a broker connection before giving up.
     connect_timeout: float = 5.0
-    #: TLS (``amqps://`` URLs only): CA certificates (a PEM file) that sign the broker's
+    #: For TLS (``amqps://`` URLs only), the CA certificates (a PEM file) that sign the broker's
     #: certificate; empty: the CAs this system trusts.
     broker_tls_ca: str = ""
-    #: TLS: a client certificate (PEM file) for a broker that asks for one.
+    #: For TLS, a client certificate (PEM file) for a broker that asks for one.
     broker_tls_cert: str = ""
-    #: TLS: the client certificate's private key (unencrypted PEM), unless it is in
+    #: For TLS, the client certificate's private key (unencrypted PEM), unless it is in
     #: ``broker_tls_cert``.
     broker_tls_key: str = ""
-    #: TLS: check that the broker's certificate names the URL's host. The certificate
+    #: For TLS, check that the broker's certificate names the URL's host. The certificate
     #: itself is always verified.
     broker_tls_verify_hostname: bool = True
     #: Largest message body, in bytes, a client sends or a worker accepts (also the most a
