@@ -30,8 +30,9 @@ def test_requests_over_the_limit_wait_without_holding_up_other_tasks(
     free_done = gather([free.delay(n) for n in range(6)], timeout=30)
     limited_done = gather(held, timeout=60)
     starts = sorted(limited_done)
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
-    assert min(gaps) >= 0.18, gaps  # 5/s: one run every 0.2 s at least (clock slack)
+    # 5/s: a token every 0.2 s, the first one at once; dispatch jitter aside, the 15
+    # runs span 2.8 s at least.
+    assert starts[-1] - starts[0] >= 2.6, starts
     # The free ones were sent 0.3 s in; the limited ones take 3 s in all.
     assert max(free_done) < starts[9], "free requests waited behind limited ones"
 
@@ -50,4 +51,4 @@ def test_a_rate_limit_on_the_solo_pool_waits_inline(rpc_app):
     finally:
         worker.stop()
         thread.join(10)
-    assert min(b - a for a, b in zip(starts, starts[1:], strict=False)) >= 0.09
+    assert starts[-1] - starts[0] >= 0.25, starts  # 10/s: three gaps of 0.1 s
