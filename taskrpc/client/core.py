@@ -77,6 +77,7 @@ class BaseClient:
         retry: RetryPolicy | None,
         idempotent: bool,
         serializer: str | None = None,
+        delay: float = 0.0,
     ) -> PendingCall:
         """Build and register one request and queue it for publishing; return its call.
 
@@ -93,6 +94,7 @@ class BaseClient:
             queue=queue or self.app.settings.default_queue,
             timeout=timeout,
             serializer=serializer,
+            delay=delay,
         )
         self._listener.wait_ready(request.deadline - time.monotonic())
         call = PendingCall(request.id, task, request.deadline)
