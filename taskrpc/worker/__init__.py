@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import BrokerError, ConfigurationError
 from ..transport import connect
 from ..transport.nodes import BrokerNodes
-from .consumer import ConsumeLoop, RecentReplies
+from .consumer import ConsumeLoop
 from .executor import Job, execute
 from .limits import time_limits
 from .pools import POOLS, Pool, make_pool
+from .recent import RecentReplies
 
 if TYPE_CHECKING:
     from ..app import App
