@@ -151,7 +151,8 @@ class ProcessPool:
                     self._answer(child, outcome)
                     continue
             if not child.process.is_alive() or child.process.sentinel in ready:
-                self._replace(index, WorkerLost("the pool process running the task died"))
+                died = WorkerLost("the pool process running the task died", type_name="WorkerLost")
+                self._replace(index, died)
             elif child.hard_deadline is not None and now >= child.hard_deadline:
                 child.process.kill()
                 child.process.join()
