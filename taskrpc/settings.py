@@ -48,6 +48,17 @@ class Settings:
     duplicate_window: int = 10_000
     #: Seconds to wait for a broker connection before giving up.
     connect_timeout: float = 5.0
+    #: TLS (``amqps://`` URLs only): CA certificates (a PEM file) that sign the broker's
+    #: certificate; empty: the CAs this system trusts.
+    broker_tls_ca: str = ""
+    #: TLS: a client certificate (PEM file) for a broker that asks for one.
+    broker_tls_cert: str = ""
+    #: TLS: the client certificate's private key (unencrypted PEM), unless it is in
+    #: ``broker_tls_cert``.
+    broker_tls_key: str = ""
+    #: TLS: check that the broker's certificate names the URL's host. The certificate
+    #: itself is always verified.
+    broker_tls_verify_hostname: bool = True
     #: Largest message body, in bytes, a client sends or a worker accepts (also the most a
     #: compressed body may inflate to).
     max_message_size: int = 4 * 1024 * 1024
@@ -75,6 +86,12 @@ class Settings:
     #: Mark requests persistent (delivery mode 2); off by default, since an RPC call
     #: rarely outlives a broker restart.
     persistent_requests: bool = False
+
+    # -- Calling tasks (checks, jobs) --
+    #: Validate a call's arguments against the task's signature on the caller, before
+    #: sending, when this app knows the task; a wrong call fails there with the
+    #: ``InvalidArguments`` the worker would have answered.
+    check_arguments: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from kombu import Connection, Exchange, Queue
 from kombu.transport.virtual import Channel as VirtualChannel
 
+from ..exceptions import BrokerError
 from ..settings import Settings
+from . import tls
 from .nodes import BrokerNodes
 
 #: How often the in-process memory transport polls its queues (seconds).
@@ -28,6 +30,7 @@ def connect(settings: Settings, nodes: BrokerNodes | None = None) -> Connection:
     """
     if nodes is None:
         nodes = BrokerNodes(settings.broker_url, settings.broker_failover_strategy)
+    tls.check(settings)  # a TLS setting that cannot work: say so, not "cannot connect"
     return nodes.connect(lambda url: _connect_one(settings, url))
 
 
@@ -35,15 +38,19 @@ def _connect_one(settings: Settings, url: str) -> Connection:
     connection = Connection(
         url,
         connect_timeout=settings.connect_timeout,
+        ssl=tls.ssl_options(settings, url),
         transport_options={
             "polling_interval": MEMORY_POLLING_INTERVAL,
         },
     )
     try:
         connection.ensure_connection(max_retries=0)  # one try; our RetryPolicy retries
-    except Exception:
+    except Exception as exc:
         connection.release()
-        raise  # BrokerNodes names the node, password masked
+        reason = tls.explain(exc, settings, url)
+        if reason is None:
+            raise  # BrokerNodes names the node, password masked
+        raise BrokerError(reason) from None
     return connection
 
 

@@ -90,6 +90,13 @@ class Worker:
                     "(threads cannot be killed)",
                     task.name,
                 )
+            if soft is not None and self.pool_kind == "threads":
+                logger.warning(
+                    "task %s has a soft time limit, which the threads pool does not enforce "
+                    "(the alarm signal reaches only the main thread); use the processes or "
+                    "solo pool for it",
+                    task.name,
+                )
 
     def run(self) -> None:
         """Serve until :meth:`stop`; then finish and ack the requests in hand and return.

@@ -19,6 +19,7 @@ from ..context import RequestContext, set_current
 from ..exceptions import (
     BadRequest,
     DeadlineExceeded,
+    InvalidArguments,
     InvalidResult,
     PayloadTooLarge,
     RemoteError,
@@ -70,13 +71,32 @@ def execute(app: App, job: Job) -> Outcome:
     )
     try:
         reply = ReplyBody(ok=True, result=_run(app, job))
-    except RemoteError as exc:
+    except _REFUSALS as exc:
         logger.warning("request %s [%s] refused: %s", job.task, job.request_id, exc)
         reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(exc))
     except Exception as exc:
-        logger.info("task %s [%s] raised %s", job.task, job.request_id, type(exc).__name__)
+        log_failure(task, job, exc)
         reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(exc))
     return encode_reply(app, reply, serializer)
+
+
+#: Requests a worker does not run: it answers why, and logs one line without a traceback.
+_REFUSALS = (UnknownTask, BadRequest, InvalidArguments, DeadlineExceeded)
+
+
+def log_failure(task: Task[Any, Any] | None, job: Job, exc: BaseException) -> None:
+    """Log a failed run with its message and traceback: at WARNING if the task declares
+    the error as expected (``throws=``), else at ERROR."""
+    expected = task is not None and isinstance(exc, task.throws)
+    logger.log(
+        logging.WARNING if expected else logging.ERROR,
+        "task %s [%s] failed: %s: %s",
+        job.task,
+        job.request_id,
+        type(exc).__name__,
+        exc,
+        exc_info=exc,
+    )
 
 
 def error_outcome(app: App, error: RemoteError, content_type: str | None = None) -> Outcome:
@@ -141,7 +161,7 @@ def _run_with_retries(app: App, task: Task[Any, Any], job: Job, request: Request
         token = set_current(context)
         run_hooks(app.middleware, "before_task", context)
         try:
-            value = task.run(request.args, request.kwargs)
+            value = task.execute(request.args, request.kwargs)
             run_hooks(reversed(app.middleware), "after_task", context, None)
             return value
         except SoftTimeLimitExceeded as exc:
