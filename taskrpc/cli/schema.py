@@ -14,7 +14,7 @@ from .loading import load_app
 @click.option("--task", "task_name", metavar="NAME", help="Only this task.")
 @click.option("--indent", type=int, default=2, show_default=True, help="0: one line.")
 def schema(app_path: str, task_name: str | None, indent: int) -> None:
-    """Print, as JSON, each task of APP (``module:app``): its queue, the JSON Schema of its
+    """Print, as JSON, each task of APP (module:app): its queue, the JSON Schema of its
     arguments and of its result, and its options. Nothing connects to the broker.
 
     \b
