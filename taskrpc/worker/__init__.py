@@ -7,6 +7,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import BrokerError, ConfigurationError
+from ..queues import explain_refusal
 from ..transport import connect
 from ..transport.nodes import BrokerNodes
 from .consumer import ConsumeLoop
@@ -172,9 +173,11 @@ class Worker:
                 self._serve(connection)
                 return
             except _refusals(connection) as exc:
-                raise ConfigurationError(
-                    f"the broker refused the worker's setup ({exc}); "
+                hint = explain_refusal(str(exc)) or (
                     "is a queue declared with other arguments, or a permission missing?"
+                )
+                raise ConfigurationError(
+                    f"the broker refused the worker's setup ({exc}); {hint}"
                 ) from exc
             except _recoverable_errors(connection) as exc:
                 logger.warning(

@@ -51,6 +51,8 @@ class Job:
     #: Absolute deadline, seconds since the epoch, or ``None``.
     deadline: float | None = None
     redelivered: bool = False
+    #: Earlier deliveries (a quorum queue's ``x-delivery-count``; else 1 if redelivered).
+    delivery_count: int = 0
     #: The ``reply_to`` property, if any.
     reply_to: str | None = None
     #: The routing key it arrived with (the queue's name, for taskrpc's bindings).
@@ -157,6 +159,7 @@ def _run_with_retries(app: App, task: Task[Any, Any], job: Job, request: Request
             last_error=last_error,
             deadline=job.deadline,
             redelivered=job.redelivered,
+            delivery_count=job.delivery_count,
         )
         token = set_current(context)
         run_hooks(app.middleware, "before_task", context)
