@@ -10,10 +10,11 @@ from ..exceptions import BrokerError, ConfigurationError
 from ..queues import explain_refusal
 from ..transport import connect
 from ..transport.nodes import BrokerNodes
-from .consumer import ConsumeLoop, RecentReplies
+from .consumer import ConsumeLoop
 from .executor import Job, execute
 from .limits import time_limits
 from .pools import POOLS, Pool, make_pool
+from .recent import RecentReplies
 
 if TYPE_CHECKING:
     from ..app import App
@@ -193,8 +194,11 @@ class Worker:
 
     def _serve(self, connection: object) -> None:
         assert self.pool is not None
+        prefetch = self.prefetch
+        if getattr(self.pool, "held", None) is not None:  # rate limits hold requests back
+            prefetch += self.app.settings.rate_limit_headroom
         self._loop = loop = ConsumeLoop(
-            self.app, connection, self.pool, self.queues, self.prefetch, self._recent
+            self.app, connection, self.pool, self.queues, prefetch, self._recent
         )
         if self._stopping:
             loop.stop()
