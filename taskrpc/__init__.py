@@ -26,6 +26,7 @@ from .exceptions import (
     NotRegistered,
     PayloadTooLarge,
     RemoteError,
+    Revoked,
     SoftTimeLimitExceeded,
     TaskRPCError,
     TimeLimitExceeded,
@@ -79,6 +80,7 @@ __all__ = [
     "Unroutable",
     "Worker",
     "WorkerLost",
+    "Revoked",
     "__version__",
     "current_request",
 ]

@@ -21,7 +21,8 @@ Every exception taskrpc raises derives from :class:`TaskRPCError`::
         ├── BadRequest            the request could not be decoded
         ├── DeadlineExceeded      the request reached a worker too late and was not run
         ├── TimeLimitExceeded     the task ran past its time limit and was stopped
-        └── WorkerLost            the process running the task died
+        ├── WorkerLost            the process running the task died
+        └── Revoked               the request was revoked (``taskrpc revoke``) and not run
 
 Remote errors travel as data (type name, message, traceback text); the caller never
 imports a name taken from a message. A worker refusing a request (content type, size,
@@ -176,6 +177,13 @@ class WorkerLost(RemoteError):
     code = "worker_lost"
 
 
+class Revoked(RemoteError):
+    """The request was revoked before a worker started it (or while it ran); see
+    :meth:`taskrpc.App.revoke`."""
+
+    code = "revoked"
+
+
 #: Wire error code -> exception class used to rebuild it on the caller.
 ERROR_CODES: dict[str, type[RemoteError]] = {
     cls.code: cls
@@ -188,5 +196,6 @@ ERROR_CODES: dict[str, type[RemoteError]] = {
         DeadlineExceeded,
         TimeLimitExceeded,
         WorkerLost,
+        Revoked,
     )
 }

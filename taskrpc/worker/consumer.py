@@ -19,12 +19,19 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from kombu import Connection, Consumer
 
 from ..messages import HEADER_DEADLINE, HEADER_TASK, Outcome, reply_headers
-from ..middleware import run_hooks
+from ..middleware import (
+    SOURCE_CACHE,
+    SOURCE_REFUSED,
+    SOURCE_RUN,
+    Middleware,
+    first_refusal,
+    run_hooks,
+)
 from ..security.signing import HEADER_KEY_ID, Envelope
 from ..transport import EventPump, declare_task_queues
 from ..transport.connection import is_virtual
 from ..transport.publish import acker, is_amqp_channel, publisher
-from .admission import admit
+from .admission import admit, refusal
 from .executor import Job
 from .pools import Pool
 
@@ -81,6 +88,9 @@ class ConsumeLoop:
         self._stopping = False
         self._cancelled = False
         self._loop_thread = threading.get_ident()
+        #: Hooks run in this loop (the worker sets its own list: the app's and its own).
+        self.hooks: list[Middleware] = list(app.middleware)
+        self._observed: dict[int, tuple[Job, str]] = {}  # only while hooks are set
 
     @property
     def in_flight(self) -> int:
@@ -168,16 +178,29 @@ class ConsumeLoop:
             logger.warning(
                 "redelivered request %s [%s]: it may have run before", job.task, job.request_id
             )
+        hooks = self.hooks
+        if hooks:
+            run_hooks(hooks, "before_request", job)
         refused = admit(self.app, job)  # size, headers, signature: before any decoding
+        if refused is None and hooks:
+            error = first_refusal(hooks, job)  # e.g. revoked
+            refused = None if error is None else refusal(self.app, job, error)
         if refused is not None:
+            self._observe(tag, job, SOURCE_REFUSED)
             self._on_done(tag, refused)
             return
         cached = self._recent.get(_reply_key(message))
         if cached is not None:  # answered already (a lost ack, or a resend): answer again
             logger.info("request %s [%s] answered from the reply cache", job.task, job.request_id)
+            self._observe(tag, job, SOURCE_CACHE)
             self._on_done(tag, cached)
             return
+        self._observe(tag, job, SOURCE_RUN)
         self.pool.submit(job, lambda outcome: self._on_done(tag, outcome))
+
+    def _observe(self, tag: int, job: Job, source: str) -> None:
+        if self.hooks:
+            self._observed[tag] = (job, source)
 
     def _on_done(self, tag: int, outcome: Outcome) -> None:  # any thread
         self._completed.append((tag, outcome))
@@ -191,11 +214,14 @@ class ConsumeLoop:
             key = _reply_key(message)
             if key is not None:
                 self._recent.put(key, outcome)
+            observed = self._observed.pop(tag, None)
+            if observed is not None:
+                run_hooks(reversed(self.hooks), "after_request", observed[0], outcome, observed[1])
             self._reply(message, outcome)
-            if self.app.middleware:
+            if self.hooks:
                 task = (message.headers or {}).get(HEADER_TASK)
                 run_hooks(
-                    reversed(self.app.middleware),
+                    reversed(self.hooks),
                     "after_reply",
                     message.properties.get("correlation_id"),
                     task,
