@@ -27,9 +27,12 @@ from kombu.message import Message
 
 from ..exceptions import BrokerError, ConnectionLost, Unroutable
 from ..policies import RetryPolicy
+from ..queues import explain_refusal
 from ..settings import Settings
 from ..transport import EventPump, connect, declare_task_queues, task_exchange
 from ..transport.connection import is_virtual
+from ..transport.direct_reply import DIRECT_REPLY_TO, learn_reply_to
+from ..transport.nodes import BrokerNodes
 from ..transport.publish import Publish, is_amqp_channel, publisher
 from .replies import PendingCall, RawReply, ReplyRouter
 
@@ -43,9 +46,6 @@ IDLE_CHECK = 1.0
 
 #: Methods (replies, confirms) the I/O thread reads before it publishes what is queued.
 DRAIN_LIMIT = 64
-
-#: RabbitMQ's pseudo-queue for direct reply-to: replies go straight to the consuming channel.
-DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 
 
 def _drain_pipe(fd: int) -> None:
@@ -83,6 +83,7 @@ class ReplyListener:
         eager: bool = False,
     ) -> None:
         self._settings = settings
+        self._nodes = BrokerNodes(settings.broker_url, settings.broker_failover_strategy)
         self._router = router
         self._connect_retry = connect_retry
         self._publish_retry = publish_retry
@@ -266,21 +267,24 @@ class ReplyListener:
                     return
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self._ready.clear()
+                self._nodes.lost()
                 self._lose_connection()
             attempt += 1
             self._stopped.wait(self._connect_retry.delay(attempt))
 
     def _serve(self) -> None:
-        with connect(self._settings) as connection:
+        with connect(self._settings, self._nodes) as connection:
             channel = connection.channel()
             confirms = not is_virtual(connection)
+            # Before confirm mode: learning a direct reply-to name publishes a probe.
+            reply_to = self._consume_replies(channel)
             if confirms:
                 channel.confirm_select()
                 channel.events["basic_ack"].add(self._on_ack)
                 channel.events["basic_nack"].add(self._on_nack)
                 channel.events["basic_return"].add(self._on_return)
             task_exchange(self._settings)(channel).declare()
-            self.reply_to = self._consume_replies(channel)
+            self.reply_to = reply_to
             self._pump = pump = EventPump(connection)
             self._published = 0
             self._declared = set()
@@ -338,6 +342,8 @@ class ReplyListener:
             # is no codec) raises and catches an exception per reply.
             channel.auto_decode = False
             channel.basic_consume(name, no_ack=True, callback=self._on_amqp_reply)
+            if self._direct:  # requests name the channel's own address, which they sign
+                name = learn_reply_to(channel, self._settings.connect_timeout)
         else:  # in-process transports
             Consumer(
                 channel, [queue], no_ack=True, on_message=self._on_reply, auto_declare=False
@@ -358,8 +364,10 @@ class ReplyListener:
             try:
                 declare_task_queues(channel, self._settings, [request.queue])
             except self._channel_errors as exc:  # e.g. declared with other arguments
+                hint = explain_refusal(str(exc))
                 self._router.fail(
-                    call, BrokerError(f"cannot declare queue {request.queue!r}: {exc}")
+                    call,
+                    BrokerError(f"cannot declare queue {request.queue!r}: {hint or exc}"),
                 )
                 raise  # the channel is closed: reconnect, without resending this call
             self._declared.add(request.queue)

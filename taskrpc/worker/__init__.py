@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import BrokerError, ConfigurationError
 from ..middleware import Middleware, run_hooks
+from ..queues import explain_refusal
 from ..transport import connect
+from ..transport.nodes import BrokerNodes
 from .consumer import ConsumeLoop, RecentReplies
 from .executor import Job, execute
 from .limits import time_limits
@@ -103,6 +105,13 @@ class Worker:
                     "(threads cannot be killed)",
                     task.name,
                 )
+            if soft is not None and self.pool_kind == "threads":
+                logger.warning(
+                    "task %s has a soft time limit, which the threads pool does not enforce "
+                    "(the alarm signal reaches only the main thread); use the processes or "
+                    "solo pool for it",
+                    task.name,
+                )
 
     def run(self) -> None:
         """Serve until :meth:`stop`; then finish and ack the requests in hand and return.
@@ -182,10 +191,12 @@ class Worker:
         policy's ``max_delay`` between attempts, never busy-looping.
         """
         policy = self.app.connect_retry
+        settings = self.app.settings
+        nodes = BrokerNodes(settings.broker_url, settings.broker_failover_strategy)
         attempt, connected_once = 0, False
         while not self._stopping:
             try:
-                connection = connect(self.app.settings)
+                connection = connect(settings, nodes)
             except BrokerError as exc:
                 attempt += 1
                 if not connected_once and attempt > policy.max_retries:
@@ -198,9 +209,11 @@ class Worker:
                 self._serve(connection)
                 return
             except _refusals(connection) as exc:
-                raise ConfigurationError(
-                    f"the broker refused the worker's setup ({exc}); "
+                hint = explain_refusal(str(exc)) or (
                     "is a queue declared with other arguments, or a permission missing?"
+                )
+                raise ConfigurationError(
+                    f"the broker refused the worker's setup ({exc}); {hint}"
                 ) from exc
             except _recoverable_errors(connection) as exc:
                 self.connected = False
@@ -210,6 +223,7 @@ class Worker:
                     type(exc).__name__,
                     exc,
                 )
+                nodes.lost()
                 attempt = 1
                 self._stop_event.wait(policy.delay(attempt))
             finally:
