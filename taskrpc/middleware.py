@@ -63,7 +63,7 @@ class Middleware:
     def after_request(self, job: Job, outcome: Outcome, source: str) -> None:
         """Called in the worker's loop once ``job`` is answered (before the reply is sent).
 
-        ``source`` is :data:`SOURCE_RUN`, :data:`SOURCE_REFUSED` or :data:`SOURCE_CACHE`.
+        ``source`` is ``"run"``, ``"refused"`` or ``"cache"`` (``SOURCE_*`` in this module).
         """
 
     def after_reply(self, request_id: str, task: str) -> None:

@@ -31,7 +31,7 @@ def broadcast(
 
     Parameters:
         app: Whose broker (and signing keys) to use.
-        command: One of :data:`~taskrpc.control.messages.COMMANDS`.
+        command: ``ping``, ``stats``, ``active``, ``registered``, ``queues`` or ``revoke``.
         arguments: The command's arguments (``revoke``: ``ids``, ``deadline``, ``terminate``).
         timeout: Seconds to collect answers; workers that answer later are missed.
         only_app: Ask only the workers of ``app.name``; else every worker on the broker.

@@ -40,7 +40,7 @@ class Worker:
         middleware: Hooks for this worker only, run after the app's own (for example
             :class:`~taskrpc.metrics.WorkerMetrics`).
         control: Answer the control plane's broadcasts (``taskrpc inspect``, revocations)
-            on a connection of its own; see :mod:`taskrpc.control`.
+            on a connection of its own; ``taskrpc worker`` does unless ``--no-control``.
 
     Example:
         >>> worker = Worker(app, pool="threads", concurrency=8)  # doctest: +SKIP
@@ -78,7 +78,7 @@ class Worker:
         #: ``time.time()`` when :meth:`run` started, and whether it is connected now.
         self.started_at: float | None = None
         self.connected = False
-        #: Loop hooks: the app's middleware, then this worker's own.
+        #: The hooks of this worker's loop (the app's middleware, then its own).
         self.middleware: list[Middleware] = [*app.middleware, *middleware]
         self._control_enabled = control
 

@@ -122,6 +122,10 @@ def test_client_metrics_count_calls_replies_timeouts_and_round_trips(
     def add(a: int, b: int) -> int:
         return a + b
 
+    @app.task(name="boom")
+    def boom() -> None:
+        raise ValueError("boom")
+
     @app.task(name="nap")
     def nap(seconds: float) -> None:
         time.sleep(seconds)
@@ -129,15 +133,15 @@ def test_client_metrics_count_calls_replies_timeouts_and_round_trips(
     try:
         start_worker(app, concurrency=2)
         assert add.delay(1, 2).get() == 3
-        with pytest.raises(InvalidArguments):
-            app.send_task("add", ["x", 1]).get()
+        with pytest.raises(RemoteError):
+            boom.delay().get()
         with pytest.raises(TimeoutError):
             nap.apply_async(args=(2.0,), timeout=0.5).get()
         samples = _samples(registry)
-        assert value(samples, "taskrpc_client_calls_sent_total", task="add") == 2
+        assert value(samples, "taskrpc_client_calls_sent_total", task="add") == 1
         assert value(samples, "taskrpc_client_replies_total", task="add", status="ok") == 1
-        assert value(samples, "taskrpc_client_replies_total", task="add", status="error") == 1
-        assert value(samples, "taskrpc_client_round_trip_seconds_count", task="add") == 2
+        assert value(samples, "taskrpc_client_replies_total", task="boom", status="error") == 1
+        assert value(samples, "taskrpc_client_round_trip_seconds_count") == 2
         assert value(samples, "taskrpc_client_timeouts_total", task="nap") == 1
     finally:
         app.close()
