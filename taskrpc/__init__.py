@@ -36,6 +36,7 @@ from .exceptions import (
     Unroutable,
     WorkerLost,
 )
+from .fanout import as_completed, as_completed_async, gather, gather_async
 from .messages import PROTOCOL_VERSION
 from .middleware import Middleware
 from .policies import RetryPolicy, TimeoutPolicy
@@ -84,5 +85,9 @@ __all__ = [
     "WorkerLost",
     "Revoked",
     "__version__",
+    "as_completed",
+    "as_completed_async",
     "current_request",
+    "gather",
+    "gather_async",
 ]

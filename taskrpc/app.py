@@ -166,6 +166,7 @@ class App:
         reply_serializer: str | None = None,
         bare: bool = False,
         throws: tuple[type[BaseException], ...] = (),
+        rate_limit: str | None = None,
     ) -> TaskDecorator: ...
 
     def task(
@@ -182,6 +183,7 @@ class App:
         reply_serializer: str | None = None,
         bare: bool = False,
         throws: tuple[type[BaseException], ...] = (),
+        rate_limit: str | None = None,
     ) -> Any:
         """Register a function as a task; use bare (``@app.task``) or with options.
 
@@ -201,6 +203,9 @@ class App:
                 argument, and the reply body is the bare result.
             throws: Exception types the task raises as part of its contract (e.g.
                 ``(OutOfStock,)``): their failures are logged at WARNING, others at ERROR.
+            rate_limit: Most runs of the task per second, minute or hour on each worker
+                (``"100/s"``, ``"10/m"``, ``"5/h"``; a token bucket without bursts).
+                Requests over the limit wait on the worker without holding up others.
 
         Raises:
             ConfigurationError: Another task already has that name, or another bare task
@@ -229,6 +234,7 @@ class App:
                 reply_serializer=reply_serializer,
                 bare=bare,
                 throws=throws,
+                rate_limit=rate_limit,
             )
             if bare and self.bare_task(task.queue) is not None:
                 raise ConfigurationError(f"another bare task already serves {task.queue!r}")

@@ -33,9 +33,10 @@ def _register() -> None:
     from .call import call
     from .demo import demo
     from .inspect import inspect, revoke
+    from .schema import schema
     from .worker import worker
 
-    commands = (worker, call, demo, bench, bench_memory, bench_scaling, bench_metrics)
+    commands = (worker, call, demo, bench, bench_memory, bench_scaling, bench_metrics, schema)
     for command in (*commands, inspect, revoke):
         cli.add_command(command)
 

@@ -13,10 +13,11 @@ from ..middleware import Middleware, run_hooks
 from ..queues import explain_refusal
 from ..transport import connect
 from ..transport.nodes import BrokerNodes
-from .consumer import ConsumeLoop, RecentReplies
+from .consumer import ConsumeLoop
 from .executor import Job, execute
 from .limits import time_limits
 from .pools import POOLS, Pool, make_pool
+from .recent import RecentReplies
 
 if TYPE_CHECKING:
     from ..app import App
@@ -232,8 +233,11 @@ class Worker:
 
     def _serve(self, connection: object) -> None:
         assert self.pool is not None
+        prefetch = self.prefetch
+        if getattr(self.pool, "held", None) is not None:  # rate limits hold requests back
+            prefetch += self.app.settings.rate_limit_headroom
         self._loop = loop = ConsumeLoop(
-            self.app, connection, self.pool, self.queues, self.prefetch, self._recent
+            self.app, connection, self.pool, self.queues, prefetch, self._recent
         )
         loop.hooks = self.middleware
         if self._stopping:

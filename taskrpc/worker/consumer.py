@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kombu import Connection, Consumer
 
+from ..exceptions import BadRequest
 from ..messages import HEADER_DEADLINE, HEADER_TASK, Outcome, reply_headers
 from ..middleware import (
     SOURCE_CACHE,
@@ -35,6 +36,7 @@ from .admission import admit, refusal
 from .executor import Job
 from .poison import declare_dead_letters, delivery_count, settle_dead_letter
 from .pools import Pool
+from .recent import RecentReplies, fingerprint, reply_key
 
 if TYPE_CHECKING:
     from ..app import App
@@ -197,7 +199,12 @@ class ConsumeLoop:
             self._observe(tag, job, SOURCE_REFUSED)
             self._on_done(tag, refused)
             return
-        cached = self._recent.get(_reply_key(message))
+        try:
+            cached = self._recent.get(reply_key(message.properties), fingerprint(message))
+        except BadRequest as exc:  # the id of a recent request, on another request
+            logger.warning("request %s [%s] refused: %s", job.task, job.request_id, exc)
+            self._on_done(tag, refusal(self.app, job, exc))
+            return
         if cached is not None:  # answered already (a lost ack, or a resend): answer again
             logger.info("request %s [%s] answered from the reply cache", job.task, job.request_id)
             self._observe(tag, job, SOURCE_CACHE)
@@ -219,9 +226,11 @@ class ConsumeLoop:
         while self._completed:
             tag, outcome = self._completed.popleft()
             message = self._in_flight.pop(tag)
-            key = _reply_key(message)
-            if key is not None:
-                self._recent.put(key, outcome)
+            key = reply_key(message.properties)
+            if key is not None and outcome.error_code != "bad_request":
+                # A refusal depends on the message alone: checking again is cheap, and a
+                # refused message must not decide the answer to the next one of that id.
+                self._recent.put(key, outcome, fingerprint(message))
             observed = self._observed.pop(tag, None)
             if observed is not None:
                 run_hooks(reversed(self.hooks), "after_request", observed[0], outcome, observed[1])
@@ -275,7 +284,7 @@ class ConsumeLoop:
         if not reply_to:
             return
         reply_properties: dict[str, Any] = {"delivery_mode": 1}
-        correlation_id = properties.get("correlation_id")
+        correlation_id = properties.get("correlation_id") or properties.get("message_id")
         if correlation_id is not None:
             reply_properties["correlation_id"] = correlation_id
         headers = reply_headers(outcome.ok)
@@ -313,32 +322,6 @@ class ConsumeLoop:
         )
 
 
-class RecentReplies:
-    """The last few replies sent, by request id, to answer a redelivery without rerunning.
-
-    A request comes back after a reconnection when its ack was lost with the old
-    connection; if its reply is still here, the worker sends it again instead of running
-    the task twice. Bounded in count and in the size of what it keeps.
-    """
-
-    def __init__(self, capacity: int = 256, max_body: int = 256 * 1024) -> None:
-        self._entries: collections.OrderedDict[ReplyKey, Outcome] = collections.OrderedDict()
-        self._capacity = capacity
-        self._max_body = max_body
-
-    def put(self, key: ReplyKey, outcome: Outcome) -> None:
-        """Remember ``outcome`` unless it is too large."""
-        if len(outcome.body) > self._max_body:
-            return
-        self._entries[key] = outcome
-        if len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
-
-    def get(self, key: ReplyKey | None) -> Outcome | None:
-        """The reply sent for ``key``, if remembered."""
-        return None if key is None else self._entries.get(key)
-
-
 class Delivery(NamedTuple):
     """A request as received: the fields of kombu's ``Message`` that the loop reads."""
 
@@ -349,18 +332,6 @@ class Delivery(NamedTuple):
     content_type: str | None
     content_encoding: str | None
     delivery_info: dict[str, Any]
-
-
-#: A reply's address: correlation ids are only unique per reply queue.
-ReplyKey = tuple[str, str]
-
-
-def _reply_key(message: Delivery) -> ReplyKey | None:
-    properties = message.properties
-    reply_to, correlation_id = properties.get("reply_to"), properties.get("correlation_id")
-    if not reply_to or not correlation_id:
-        return None
-    return (str(reply_to), str(correlation_id))
 
 
 def _job_of(message: Delivery, app: App) -> Job:
