@@ -158,7 +158,7 @@ class ControlServer:
         if command == "ping":
             return {"pong": True, **state.identity()}
         if command == "stats":
-            return state.stats()
+            return state.stats(samples=bool(arguments.get("samples")))
         if command == "active":
             return state.active()
         if command == "registered":
