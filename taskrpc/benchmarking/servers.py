@@ -43,6 +43,7 @@ class Servers:
         baseline: Also run the baseline server (``False``: the taskrpc worker alone).
         queue_type: ``"classic"`` or ``"quorum"``, for both servers' queues (the worker's
             with no dead-letter queue, so that the run leaves nothing behind).
+        worker_args: More ``taskrpc worker`` options (e.g. ``--metrics-port``).
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class Servers:
         prefetch: int | None,
         baseline: bool = True,
         queue_type: str = "classic",
+        worker_args: tuple[str, ...] = (),
     ) -> None:
         token = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
         self.url = url
@@ -64,6 +66,7 @@ class Servers:
             self._worker_args += ["-c", str(concurrency)]
         if prefetch is not None:
             self._worker_args += ["--prefetch", str(prefetch)]
+        self._worker_args += worker_args
         context = multiprocessing.get_context("spawn")  # no inherited sockets or threads
         self._ready, self._stop = context.Event(), context.Event()
         self._baseline = context.Process(
