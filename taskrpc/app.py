@@ -275,6 +275,29 @@ class App:
         """Add worker hooks; ``before_*`` hooks run in the order added, ``after_*`` reversed."""
         self.middleware.append(middleware)
 
+    def revoke(
+        self, *request_ids: str, terminate: bool = False, timeout: float = 1.0
+    ) -> list[dict[str, Any]]:
+        """Ask every live worker of this app not to start the requests ``request_ids``.
+
+        Workers remember a revoked id for an hour (it cannot outlive a request's
+        deadline anyway) and answer such a request with :class:`~taskrpc.Revoked`.
+        ``terminate=True`` also stops one already running, where the pool can (the
+        processes pool kills its child); elsewhere it runs to its end.
+
+        Returns:
+            The answers of the workers reached within ``timeout`` seconds; each names
+            the ids ``running`` there and those ``interrupted``.
+
+        Example:
+            >>> result = add.delay(1, 2)  # doctest: +SKIP
+            >>> app.revoke(result.id)  # doctest: +SKIP
+        """
+        from .control import broadcast
+
+        arguments = {"ids": list(request_ids), "terminate": terminate}
+        return broadcast(self, "revoke", arguments, timeout=timeout)
+
     def get_task(self, name: str) -> Task[Any, Any]:
         """Return the task registered as ``name``, or, failing that, the one whose
         function is called ``name`` if exactly one is.
