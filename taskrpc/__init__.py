@@ -26,7 +26,9 @@ from .exceptions import (
     LimitExceeded,
     NotRegistered,
     PayloadTooLarge,
+    PoisonRequest,
     RemoteError,
+    Revoked,
     SoftTimeLimitExceeded,
     TaskRPCError,
     TimeLimitExceeded,
@@ -35,6 +37,7 @@ from .exceptions import (
     Unroutable,
     WorkerLost,
 )
+from .fanout import as_completed, as_completed_async, gather, gather_async
 from .messages import PROTOCOL_VERSION
 from .middleware import Middleware
 from .policies import RetryPolicy, TimeoutPolicy
@@ -65,6 +68,7 @@ __all__ = [
     "NotRegistered",
     "LimitExceeded",
     "PayloadTooLarge",
+    "PoisonRequest",
     "Registry",
     "RemoteError",
     "RequestContext",
@@ -81,6 +85,11 @@ __all__ = [
     "Unroutable",
     "Worker",
     "WorkerLost",
+    "Revoked",
     "__version__",
+    "as_completed",
+    "as_completed_async",
     "current_request",
+    "gather",
+    "gather_async",
 ]

@@ -25,11 +25,15 @@ from typing import Any
 from kombu import Consumer, Queue
 from kombu.message import Message
 
+from .. import delays
 from ..exceptions import BrokerError, ConnectionLost, Unroutable
 from ..policies import RetryPolicy
+from ..queues import explain_refusal
 from ..settings import Settings
 from ..transport import EventPump, connect, declare_task_queues, task_exchange
 from ..transport.connection import is_virtual
+from ..transport.direct_reply import DIRECT_REPLY_TO, learn_reply_to
+from ..transport.nodes import BrokerNodes
 from ..transport.publish import Publish, is_amqp_channel, publisher
 from .replies import PendingCall, RawReply, ReplyRouter
 
@@ -43,9 +47,6 @@ IDLE_CHECK = 1.0
 
 #: Methods (replies, confirms) the I/O thread reads before it publishes what is queued.
 DRAIN_LIMIT = 64
-
-#: RabbitMQ's pseudo-queue for direct reply-to: replies go straight to the consuming channel.
-DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 
 
 def _drain_pipe(fd: int) -> None:
@@ -83,6 +84,7 @@ class ReplyListener:
         eager: bool = False,
     ) -> None:
         self._settings = settings
+        self._nodes = BrokerNodes(settings.broker_url, settings.broker_failover_strategy)
         self._router = router
         self._connect_retry = connect_retry
         self._publish_retry = publish_retry
@@ -266,21 +268,24 @@ class ReplyListener:
                     return
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self._ready.clear()
+                self._nodes.lost()
                 self._lose_connection()
             attempt += 1
             self._stopped.wait(self._connect_retry.delay(attempt))
 
     def _serve(self) -> None:
-        with connect(self._settings) as connection:
+        with connect(self._settings, self._nodes) as connection:
             channel = connection.channel()
             confirms = not is_virtual(connection)
+            # Before confirm mode: learning a direct reply-to name publishes a probe.
+            reply_to = self._consume_replies(channel)
             if confirms:
                 channel.confirm_select()
                 channel.events["basic_ack"].add(self._on_ack)
                 channel.events["basic_nack"].add(self._on_nack)
                 channel.events["basic_return"].add(self._on_return)
             task_exchange(self._settings)(channel).declare()
-            self.reply_to = self._consume_replies(channel)
+            self.reply_to = reply_to
             self._pump = pump = EventPump(connection)
             self._published = 0
             self._declared = set()
@@ -338,6 +343,8 @@ class ReplyListener:
             # is no codec) raises and catches an exception per reply.
             channel.auto_decode = False
             channel.basic_consume(name, no_ack=True, callback=self._on_amqp_reply)
+            if self._direct:  # requests name the channel's own address, which they sign
+                name = learn_reply_to(channel, self._settings.connect_timeout)
         else:  # in-process transports
             Consumer(
                 channel, [queue], no_ack=True, on_message=self._on_reply, auto_declare=False
@@ -358,13 +365,23 @@ class ReplyListener:
             try:
                 declare_task_queues(channel, self._settings, [request.queue])
             except self._channel_errors as exc:  # e.g. declared with other arguments
+                hint = explain_refusal(str(exc))
                 self._router.fail(
-                    call, BrokerError(f"cannot declare queue {request.queue!r}: {exc}")
+                    call,
+                    BrokerError(f"cannot declare queue {request.queue!r}: {hint or exc}"),
                 )
                 raise  # the channel is closed: reconnect, without resending this call
             self._declared.add(request.queue)
         request.properties["reply_to"] = self.reply_to
-        if call.publishes:  # a resend: the broker should drop it at the same deadline
+        exchange, routing_key = request.route(self._settings.exchange)
+        delayed = exchange.startswith(delays.PREFIX)
+        if delayed and delays.PREFIX not in self._declared:
+            if not self._declare_cascade(channel, call):
+                return
+            exchange, routing_key = request.route(self._settings.exchange)  # time has passed
+        if call.publishes and request.due is None:
+            # A resend: the broker should drop it at the same deadline. (Never a delayed
+            # one: an expiration would cut its stay in a level of the cascade short.)
             request.properties["expiration"] = str(max(1, int(left * 1000)))
         properties = {
             **request.properties,
@@ -376,9 +393,23 @@ class ReplyListener:
         self._published += 1
         if self._confirms:
             self._unconfirmed[self._published] = call
-        send(request.body, properties, self._settings.exchange, request.queue, True)
+        send(request.body, properties, exchange, routing_key, True)
         if not self._confirms:
             self._confirmed(call)
+
+    def _declare_cascade(self, channel: Any, call: PendingCall) -> bool:
+        """Declare the delay cascade, once per connection, before the first delayed call;
+        whether it is there (if not, the call has failed)."""
+        try:
+            delays.declare_cascade(channel)
+        except self._channel_errors as exc:
+            self._router.fail(call, BrokerError(f"cannot declare the delay queues: {exc}"))
+            raise  # the channel is closed: reconnect, without resending this call
+        except (AttributeError, NotImplementedError) as exc:  # in-process transports
+            self._router.fail(call, BrokerError(f"delayed calls need RabbitMQ: {exc}"))
+            return False
+        self._declared.add(delays.PREFIX)
+        return True
 
     def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
         for call in self._settle_tags(delivery_tag, multiple):
