@@ -6,8 +6,10 @@ import dataclasses
 import inspect
 import threading
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
+from .calling import CallOptions
 from .codec import Codec
 from .exceptions import ConfigurationError, NotRegistered
 from .middleware import Middleware
@@ -354,11 +356,18 @@ class App:
         timeout: float | None = None,
         queue: str | None = None,
         serializer: str | None = None,
+        countdown: float | None = None,
+        eta: datetime | None = None,
     ) -> AsyncResult[Any]:
-        """Call a task by name, without importing its code; the result is plain JSON data."""
+        """Call a task by name, without importing its code; the result is plain JSON data.
+
+        The options are those of :meth:`Task.apply_async <taskrpc.Task.apply_async>`. If
+        this app knows the task, the arguments are checked here first.
+        """
         known = self.tasks.get(name)
         if known is not None:
             known.check_call(args, kwargs)
+        options = CallOptions(countdown=countdown, eta=eta)
         return self.client.send(
             name,
             args,
@@ -366,6 +375,7 @@ class App:
             timeout=timeout,
             queue=queue or self.settings.default_queue,
             serializer=serializer,
+            delay=options.delay(),
         )
 
     def close(self) -> None:

@@ -132,6 +132,7 @@ class AsyncClient(BaseClient):
         retry: RetryPolicy | None = None,
         idempotent: bool = False,
         serializer: str | None = None,
+        delay: float = 0.0,
     ) -> AsyncCall[Any]:
         """Send a request and return its handle.
 
@@ -147,6 +148,7 @@ class AsyncClient(BaseClient):
             retry=retry,
             idempotent=idempotent,
             serializer=serializer,
+            delay=delay,
         )
         if self._listener.connected:
             call = submit()  # only encodes and queues: no I/O on the loop's thread

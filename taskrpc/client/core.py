@@ -80,6 +80,7 @@ class BaseClient:
         retry: RetryPolicy | None,
         idempotent: bool,
         serializer: str | None = None,
+        delay: float = 0.0,
     ) -> PendingCall:
         """Build and register one request and queue it for publishing; return its call.
 
@@ -96,6 +97,7 @@ class BaseClient:
             queue=queue or self.app.settings.default_queue,
             timeout=timeout,
             serializer=serializer,
+            delay=delay,
         )
         hooks = self.app.middleware
         if hooks:

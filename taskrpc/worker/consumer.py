@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kombu import Connection, Consumer
 
+from .. import delays
 from ..exceptions import BadRequest
 from ..messages import HEADER_DEADLINE, HEADER_TASK, Outcome, reply_headers
 from ..middleware import (
@@ -339,7 +340,8 @@ def _job_of(message: Delivery, app: App) -> Job:
     headers = message.headers or {}
     task = headers.get(HEADER_TASK)
     deadline = headers.get(HEADER_DEADLINE)
-    routing_key = str(message.delivery_info.get("routing_key") or "")
+    # A delayed request keeps the routing key it crossed the delay cascade with.
+    routing_key = delays.destination(str(message.delivery_info.get("routing_key") or ""))
     redelivered = bool(message.delivery_info.get("redelivered"))
     plain = not any(str(name).startswith("taskrpc-") for name in headers)
     bare = app.bare_task(routing_key) if plain else None  # a plain client, on a bare queue

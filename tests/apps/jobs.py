@@ -1,0 +1,15 @@
+"""Tasks for the Celery-style job tests: delayed arrivals, periodic ticks, priorities."""
+
+from __future__ import annotations
+
+import time
+
+from taskrpc import App
+
+app = App("jobs")
+
+
+@app.task(name="arrival")
+def arrival(n: int) -> float:
+    """When request ``n`` reached the worker (seconds since the epoch)."""
+    return time.time()
