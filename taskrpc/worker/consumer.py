@@ -189,12 +189,21 @@ class ConsumeLoop:
         self.rejections.record(reason, detail, delivery_tag=tag)
 
     def _start(self, message: Delivery) -> None:
+        """Start one delivery; whatever breaks while reading it is confined to it."""
         tag = message.delivery_tag
         try:
-            job = _job_of(message, self.app)
-        except Exception as exc:  # properties or headers nothing else can read
+            self._start_checked(message)
+        except Exception as exc:  # properties, headers or body nothing else can read
+            if any(done == tag for done, _ in self._completed):  # its answer is on its way
+                logger.warning("delivery %s: %s: %s", tag, type(exc).__name__, exc)
+                return
+            self._in_flight.pop(tag, None)
+            self._observed.pop(tag, None)
             self._reject(tag, UNREADABLE, f"{type(exc).__name__}: {exc}")
-            return
+
+    def _start_checked(self, message: Delivery) -> None:
+        tag = message.delivery_tag
+        job = _job_of(message, self.app)
         self._in_flight[tag] = message
         if job.redelivered:
             logger.warning(
