@@ -99,5 +99,7 @@ def fingerprint(request: Request) -> bytes:
     for part in (task, request.content_type, request.content_encoding):
         digest.update(str(part or "").encode("utf-8", "surrogateescape"))
         digest.update(b"\0")
-    digest.update(request.body)
+    body = request.body
+    # py-amqp gives a message with no body frame the body "" (a str), not b"".
+    digest.update(body.encode("utf-8", "surrogateescape") if isinstance(body, str) else body)
     return digest.digest()
