@@ -25,6 +25,7 @@ from typing import Any
 from kombu import Consumer, Queue
 from kombu.message import Message
 
+from .. import delays
 from ..exceptions import BrokerError, ConnectionLost, Unroutable
 from ..policies import RetryPolicy
 from ..queues import explain_refusal
@@ -371,8 +372,17 @@ class ReplyListener:
                 )
                 raise  # the channel is closed: reconnect, without resending this call
             self._declared.add(request.queue)
-        request.properties["reply_to"] = self.reply_to
-        if call.publishes:  # a resend: the broker should drop it at the same deadline
+        if not request.fire:
+            request.properties["reply_to"] = self.reply_to
+        exchange, routing_key = request.route(self._settings.exchange)
+        delayed = exchange.startswith(delays.PREFIX)
+        if delayed and delays.PREFIX not in self._declared:
+            if not self._declare_cascade(channel, call):
+                return
+            exchange, routing_key = request.route(self._settings.exchange)  # time has passed
+        if call.publishes and request.due is None:
+            # A resend: the broker should drop it at the same deadline. (Never a delayed
+            # one: an expiration would cut its stay in a level of the cascade short.)
             request.properties["expiration"] = str(max(1, int(left * 1000)))
         properties = {
             **request.properties,
@@ -384,9 +394,23 @@ class ReplyListener:
         self._published += 1
         if self._confirms:
             self._unconfirmed[self._published] = call
-        send(request.body, properties, self._settings.exchange, request.queue, True)
+        send(request.body, properties, exchange, routing_key, True)
         if not self._confirms:
             self._confirmed(call)
+
+    def _declare_cascade(self, channel: Any, call: PendingCall) -> bool:
+        """Declare the delay cascade, once per connection, before the first delayed call;
+        whether it is there (if not, the call has failed)."""
+        try:
+            delays.declare_cascade(channel)
+        except self._channel_errors as exc:
+            self._router.fail(call, BrokerError(f"cannot declare the delay queues: {exc}"))
+            raise  # the channel is closed: reconnect, without resending this call
+        except (AttributeError, NotImplementedError) as exc:  # in-process transports
+            self._router.fail(call, BrokerError(f"delayed calls need RabbitMQ: {exc}"))
+            return False
+        self._declared.add(delays.PREFIX)
+        return True
 
     def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
         for call in self._settle_tags(delivery_tag, multiple):
@@ -423,9 +447,13 @@ class ReplyListener:
         tags = [tag for tag in self._unconfirmed if tag <= delivery_tag]
         return [self._unconfirmed.pop(tag) for tag in tags]
 
-    @staticmethod
-    def _confirmed(call: PendingCall) -> None:
+    def _confirmed(self, call: PendingCall) -> None:
         call.confirmed = True
+        if call.request is not None and call.request.fire:  # no reply will come: done
+            self._router.discard(call.id)
+            call.request = None
+            call._settle(None, None)
+            return
         if not call.resendable:
             call.request = None  # no resend will need it: let the body go
 

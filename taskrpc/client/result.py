@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..exceptions import TimeoutError
-from .base import ResultLoader, read_reply
+from ..middleware import run_hooks
+from .base import ResultLoader, no_result, read_reply
 from .replies import PendingCall
 
 if TYPE_CHECKING:
@@ -79,6 +80,8 @@ class AsyncResult(Generic[R]):
         if not self._wait_for_call(max(wait, 0.0)):
             past_deadline = timeout is None or timeout >= left
             reason = "its deadline passed" if past_deadline else f"{timeout:g} s elapsed"
+            if past_deadline and left > 0 and self._app.middleware:  # once: at the deadline
+                run_hooks(reversed(self._app.middleware), "after_timeout", self.task, self.id)
             raise TimeoutError(f"no reply for {self.task} [{self.id}]: {reason}")
 
     def _wait_for_call(self, timeout: float) -> bool:
@@ -91,7 +94,9 @@ class AsyncResult(Generic[R]):
         if error is not None:
             self._error = error
             return
-        assert reply is not None
+        if reply is None:  # fire-and-forget: confirmed, and no reply will come
+            self._error = no_result(self.task, self.id)
+            return
         try:
             self._value = read_reply(self._app, reply, self._load_result)
         except Exception as exc:

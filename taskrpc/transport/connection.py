@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from kombu import Connection, Exchange, Queue
 from kombu.transport.virtual import Channel as VirtualChannel
 
+from .. import delays
 from ..exceptions import BrokerError
 from ..queues import queue_arguments
 from ..settings import Settings
@@ -76,6 +77,7 @@ def declare_task_queues(channel: object, settings: Settings, names: Iterable[str
     queues = [task_queue(settings, name)(channel) for name in names]
     for queue in queues:
         queue.declare()
+        delays.bind_for_delivery(channel, queue.name)  # delayed requests land here too
     return queues
 
 
