@@ -1,60 +1,33 @@
-"""Opening connections and declaring the topology, idempotently, from either side."""
+"""Opening a transport for a URL, and declaring the task topology on it, idempotently."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from kombu import Connection, Exchange, Queue
-from kombu.transport.virtual import Channel as VirtualChannel
-
-from ..exceptions import BrokerError
 from ..settings import Settings
-
-#: How often the in-process memory transport polls its queues (seconds).
-MEMORY_POLLING_INTERVAL = 0.001
+from .base import Transport
 
 
-def connect(settings: Settings) -> Connection:
-    """Open a connection to the broker, failing within ``settings.connect_timeout``.
+def connect(settings: Settings) -> Transport:
+    """Open a transport for ``settings.broker_url``, failing within ``settings.connect_timeout``.
+
+    ``memory://`` gives the in-process transport; anything else goes to RabbitMQ.
 
     Raises:
         BrokerError: The broker cannot be reached; the message carries no password.
     """
-    connection = Connection(
-        settings.broker_url,
-        connect_timeout=settings.connect_timeout,
-        transport_options={
-            "polling_interval": MEMORY_POLLING_INTERVAL,
-        },
-    )
-    try:
-        connection.ensure_connection(max_retries=0)  # one try; our RetryPolicy retries
-    except Exception as exc:
-        connection.release()
-        raise BrokerError(
-            f"cannot connect to {settings.safe_broker_url}: {type(exc).__name__}: {exc}"
-        ) from None
-    return connection
+    if settings.broker_url.startswith("memory://"):
+        from .memory import connect_in_process
+
+        return connect_in_process(settings.broker_url)
+    from .amqp import AmqpTransport
+
+    return AmqpTransport(settings)
 
 
-def task_exchange(settings: Settings) -> Exchange:
-    """The direct exchange requests are published to."""
-    return Exchange(settings.exchange, type="direct", durable=True)
-
-
-def task_queue(settings: Settings, name: str) -> Queue:
-    """A task queue, bound to the exchange with its own name as routing key."""
-    return Queue(name, task_exchange(settings), routing_key=name, durable=True)
-
-
-def declare_task_queues(channel: object, settings: Settings, names: Iterable[str]) -> list[Queue]:
-    """Declare the exchange and the named queues on ``channel``; safe to repeat."""
-    queues = [task_queue(settings, name)(channel) for name in names]
-    for queue in queues:
-        queue.declare()
-    return queues
-
-
-def is_virtual(connection: Connection) -> bool:
-    """Whether ``connection`` is an in-process kombu transport (``memory://``) with no socket."""
-    return isinstance(connection.default_channel, VirtualChannel)
+def declare_task_queues(transport: Transport, settings: Settings, names: Iterable[str]) -> None:
+    """Declare the task exchange and the named queues, each bound by its own name."""
+    transport.declare_exchange(settings.exchange, "direct", durable=True)
+    for name in names:
+        transport.declare_queue(name, durable=True)
+        transport.bind_queue(name, settings.exchange, name)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..exceptions import BrokerError, ConfigurationError
-from ..transport import connect
+from ..transport import Transport, connect
 from .consumer import ConsumeLoop, RecentReplies
 from .executor import Job, execute
 from .limits import time_limits
@@ -160,12 +160,12 @@ class Worker:
             try:
                 self._serve(connection)
                 return
-            except _refusals(connection) as exc:
+            except connection.refusal_errors as exc:
                 raise ConfigurationError(
                     f"the broker refused the worker's setup ({exc}); "
                     "is a queue declared with other arguments, or a permission missing?"
                 ) from exc
-            except _recoverable_errors(connection) as exc:
+            except connection.recoverable_errors as exc:
                 logger.warning(
                     "lost the broker connection (%s: %s); unacked requests will be redelivered",
                     type(exc).__name__,
@@ -175,9 +175,9 @@ class Worker:
                 self._stop_event.wait(policy.delay(attempt))
             finally:
                 self._loop = None
-                _release_quietly(connection)
+                connection.close()
 
-    def _serve(self, connection: object) -> None:
+    def _serve(self, connection: Transport) -> None:
         assert self.pool is not None
         self._loop = loop = ConsumeLoop(
             self.app, connection, self.pool, self.queues, self.prefetch, self._recent
@@ -198,23 +198,3 @@ def _default_concurrency(pool: str) -> int:
         return os.cpu_count() or 1
     return 4
 
-
-def _recoverable_errors(connection: Any) -> tuple[type[BaseException], ...]:
-    """Errors after which reconnecting can help: the transport's, and socket errors."""
-    return (OSError, *connection.connection_errors, *connection.channel_errors)
-
-
-def _refusals(connection: Any) -> tuple[type[BaseException], ...]:
-    """Channel errors that retrying cannot fix (conflicting declarations, permissions)."""
-    from amqp import exceptions
-
-    if not connection.channel_errors:  # in-process transports have none of these
-        return ()
-    return (exceptions.PreconditionFailed, exceptions.AccessRefused, exceptions.NotAllowed)
-
-
-def _release_quietly(connection: object) -> None:
-    try:
-        connection.release()  # type: ignore[attr-defined]
-    except Exception:
-        pass
