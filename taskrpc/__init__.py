@@ -25,6 +25,7 @@ from .exceptions import (
     InvalidResult,
     NotRegistered,
     PayloadTooLarge,
+    PoisonRequest,
     RemoteError,
     SoftTimeLimitExceeded,
     TaskRPCError,
@@ -34,6 +35,7 @@ from .exceptions import (
     Unroutable,
     WorkerLost,
 )
+from .fanout import as_completed, as_completed_async, gather, gather_async
 from .messages import PROTOCOL_VERSION
 from .middleware import Middleware
 from .policies import RetryPolicy, TimeoutPolicy
@@ -63,6 +65,7 @@ __all__ = [
     "Middleware",
     "NotRegistered",
     "PayloadTooLarge",
+    "PoisonRequest",
     "Registry",
     "RemoteError",
     "RequestContext",
@@ -80,5 +83,9 @@ __all__ = [
     "Worker",
     "WorkerLost",
     "__version__",
+    "as_completed",
+    "as_completed_async",
     "current_request",
+    "gather",
+    "gather_async",
 ]

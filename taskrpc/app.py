@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
 from .codec import Codec
 from .exceptions import ConfigurationError, NotRegistered
@@ -20,14 +21,29 @@ from .policies.retry import (
 from .security import RemoteExceptionTypes
 from .serializers import Registry, default_registry
 from .settings import Settings
-from .task import Task
+from .task import CoroutineTask, FunctionTask, Task
+from .transport import tls
+from .urls import join_urls
 
 if TYPE_CHECKING:
     from .client.aio import AsyncClient
     from .client.result import AsyncResult
     from .client.sync import Client
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class TaskDecorator(Protocol):
+    """What ``@app.task(...)`` with options returns: it turns a function into a task."""
+
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> CoroutineTask[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> FunctionTask[P, R]: ...
 
 
 class App:
@@ -35,7 +51,8 @@ class App:
 
     Parameters:
         name: A label for logs and the default queue prefix.
-        broker_url: AMQP URL; falls back to ``TASKRPC_BROKER_URL``, then to
+        broker_url: AMQP URL, or several nodes of a cluster (a list, or URLs separated by
+            ``;``: the first that answers is used); falls back to ``TASKRPC_BROKER_URL``, then to
             ``amqp://guest:guest@localhost:5672//``. ``memory://`` runs in one process.
         settings: A complete :class:`~taskrpc.Settings`; other keyword arguments override it.
         retry: Default :class:`~taskrpc.RetryPolicy` for task failures (none).
@@ -60,7 +77,7 @@ class App:
         self,
         name: str = "taskrpc",
         *,
-        broker_url: str | None = None,
+        broker_url: str | Sequence[str] | None = None,
         settings: Settings | None = None,
         retry: RetryPolicy = NO_RETRY,
         timeouts: TimeoutPolicy | None = None,
@@ -80,6 +97,8 @@ class App:
         self.publish_retry = publish_retry
         #: Resends of idempotent calls whose reply queue was lost.
         self.resend = resend
+        if broker_url is not None and not isinstance(broker_url, str):
+            broker_url = join_urls(broker_url)
         overrides = {"broker_url": broker_url, **options}
         if settings is None:
             settings = Settings.from_env(**overrides)
@@ -87,6 +106,7 @@ class App:
             settings = dataclasses.replace(
                 settings, **{k: v for k, v in overrides.items() if v is not None}
             )
+        tls.check(settings)
         self.settings = settings
         #: Serializers by name and content type; ``enable("pickle")`` opts in to pickle.
         self.serializers: Registry = default_registry()
@@ -109,11 +129,13 @@ class App:
         if self._client is not None or self._async_client is not None:
             raise ConfigurationError("configure the app before its client connects")
         try:
-            self.settings = dataclasses.replace(
+            settings = dataclasses.replace(
                 self.settings, **{k: v for k, v in options.items() if v is not None}
             )
         except TypeError as exc:
             raise ConfigurationError(str(exc)) from None
+        tls.check(settings)
+        self.settings = settings
         self.codec = Codec.from_settings(self.serializers, self.settings)
         for task in self.tasks.values():
             self._accept_serializers_of(task)
@@ -122,11 +144,18 @@ class App:
         return f"<App {self.name!r} broker={self.settings.safe_broker_url!r}>"
 
     @overload
-    def task(self, fn: F, /) -> Task[Any, Any]: ...
+    def task(  # type: ignore[overload-overlap]
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> CoroutineTask[P, R]: ...
+
+    @overload
+    def task(self, fn: Callable[P, R], /) -> FunctionTask[P, R]: ...
 
     @overload
     def task(
         self,
+        fn: None = None,
+        /,
         *,
         name: str | None = None,
         queue: str | None = None,
@@ -136,7 +165,9 @@ class App:
         serializer: str | None = None,
         reply_serializer: str | None = None,
         bare: bool = False,
-    ) -> Callable[[F], Task[Any, Any]]: ...
+        throws: tuple[type[BaseException], ...] = (),
+        rate_limit: str | None = None,
+    ) -> TaskDecorator: ...
 
     def task(
         self,
@@ -151,6 +182,8 @@ class App:
         serializer: str | None = None,
         reply_serializer: str | None = None,
         bare: bool = False,
+        throws: tuple[type[BaseException], ...] = (),
+        rate_limit: str | None = None,
     ) -> Any:
         """Register a function as a task; use bare (``@app.task``) or with options.
 
@@ -168,6 +201,11 @@ class App:
             bare: Also answer plain AMQP clients on its queue: a message with no taskrpc
                 headers is decoded with ``serializer`` (e.g. ``"text"``) as the task's
                 argument, and the reply body is the bare result.
+            throws: Exception types the task raises as part of its contract (e.g.
+                ``(OutOfStock,)``): their failures are logged at WARNING, others at ERROR.
+            rate_limit: Most runs of the task per second, minute or hour on each worker
+                (``"100/s"``, ``"10/m"``, ``"5/h"``; a token bucket without bursts).
+                Requests over the limit wait on the worker without holding up others.
 
         Raises:
             ConfigurationError: Another task already has that name, or another bare task
@@ -183,7 +221,8 @@ class App:
             task_name = name or f"{func.__module__}.{func.__qualname__}"
             if task_name in self.tasks:
                 raise ConfigurationError(f"a task named {task_name!r} is already registered")
-            task: Task[Any, Any] = Task(
+            kind = CoroutineTask if inspect.iscoroutinefunction(func) else FunctionTask
+            task: Task[Any, Any] = kind(
                 self,
                 func,
                 name=task_name,
@@ -194,6 +233,8 @@ class App:
                 serializer=serializer,
                 reply_serializer=reply_serializer,
                 bare=bare,
+                throws=throws,
+                rate_limit=rate_limit,
             )
             if bare and self.bare_task(task.queue) is not None:
                 raise ConfigurationError(f"another bare task already serves {task.queue!r}")
@@ -292,6 +333,9 @@ class App:
         serializer: str | None = None,
     ) -> AsyncResult[Any]:
         """Call a task by name, without importing its code; the result is plain JSON data."""
+        known = self.tasks.get(name)
+        if known is not None:
+            known.check_call(args, kwargs)
         return self.client.send(
             name,
             args,

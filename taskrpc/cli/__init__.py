@@ -31,9 +31,10 @@ def _register() -> None:
     from .bench_suites import bench_memory, bench_scaling
     from .call import call
     from .demo import demo
+    from .schema import schema
     from .worker import worker
 
-    for command in (worker, call, demo, bench, bench_memory, bench_scaling):
+    for command in (worker, call, demo, bench, bench_memory, bench_scaling, schema):
         cli.add_command(command)
 
 

@@ -23,8 +23,11 @@ import uuid
 
 from ..exceptions import BrokerError, ConnectionLost, Unroutable
 from ..policies import RetryPolicy
+from ..queues import explain_refusal
 from ..settings import Settings
 from ..transport import Delivery, Returned, Transport, connect, declare_task_queues
+from ..transport.direct_reply import DIRECT_REPLY_TO, learn_reply_to
+from ..transport.nodes import BrokerNodes
 from .replies import PendingCall, RawReply, ReplyRouter
 
 logger = logging.getLogger("taskrpc.client")
@@ -37,9 +40,6 @@ IDLE_CHECK = 1.0
 
 #: Methods (replies, confirms) the I/O thread reads before it publishes what is queued.
 DRAIN_LIMIT = 64
-
-#: RabbitMQ's pseudo-queue for direct reply-to: replies go straight to the consuming channel.
-DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 
 
 def _drain_pipe(fd: int) -> None:
@@ -77,6 +77,7 @@ class ReplyListener:
         eager: bool = False,
     ) -> None:
         self._settings = settings
+        self._nodes = BrokerNodes(settings.broker_url, settings.broker_failover_strategy)
         self._router = router
         self._connect_retry = connect_retry
         self._publish_retry = publish_retry
@@ -257,18 +258,21 @@ class ReplyListener:
                     return
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self._ready.clear()
+                self._nodes.lost()
                 self._lose_connection()
             attempt += 1
             self._stopped.wait(self._connect_retry.delay(attempt))
 
     def _serve(self) -> None:
-        channel = connect(self._settings)
+        channel = connect(self._settings, self._nodes)
         try:
+            # Before confirm mode: learning a direct reply-to name publishes a probe.
+            reply_to = self._consume_replies(channel)
             channel.confirm_select()
             channel.on_confirm = self._on_confirm
             channel.on_return = self._on_return
             channel.declare_exchange(self._settings.exchange, "direct", durable=True)
-            self.reply_to = self._consume_replies(channel)
+            self.reply_to = reply_to
             self._pump = pump = channel
             self._declared = set()
             with self._io_lock:
@@ -314,6 +318,8 @@ class ReplyListener:
             name = f"{REPLY_QUEUE_PREFIX}{uuid.uuid4().hex}"
             channel.declare_queue(name, exclusive=True, auto_delete=True, durable=False)
         channel.consume(name, self._on_reply, no_ack=True)
+        if self._direct:  # requests name the channel's own address, which they sign
+            name = learn_reply_to(channel, self._settings.connect_timeout)
         return name
 
     def _flush(self) -> None:  # with the lock held
@@ -330,8 +336,10 @@ class ReplyListener:
             try:
                 declare_task_queues(channel, self._settings, [request.queue])
             except channel.refusal_errors as exc:  # e.g. declared with other arguments
+                hint = explain_refusal(str(exc))
                 self._router.fail(
-                    call, BrokerError(f"cannot declare queue {request.queue!r}: {exc}")
+                    call,
+                    BrokerError(f"cannot declare queue {request.queue!r}: {hint or exc}"),
                 )
                 raise  # the channel is closed: reconnect, without resending this call
             self._declared.add(request.queue)

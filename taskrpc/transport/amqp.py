@@ -18,9 +18,8 @@ from typing import Any
 from amqp import exceptions as amqp_errors
 from kombu import Connection
 
-from ..exceptions import BrokerError
 from ..settings import Settings
-from . import compat
+from . import compat, tls
 from .base import BadDelivery, Delivery, OnConfirm, OnDelivery, Returned, Waker
 from .frames import encode_ack, encode_publish
 
@@ -36,17 +35,19 @@ class AmqpTransport(Waker):
     """:class:`~taskrpc.transport.base.Transport` over py-amqp. Open with
     :func:`taskrpc.transport.connect`."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, url: str | None = None) -> None:
         super().__init__()
         self.on_confirm: OnConfirm | None = None
         self.on_return: Callable[[Returned], None] | None = None
         self.on_blocked: Callable[[str], None] | None = None
         self.on_unblocked: Callable[[], None] | None = None
         self.on_bad_delivery: Callable[[BadDelivery], None] | None = None
+        url = url or settings.broker_url
         self._kombu = Connection(
-            settings.broker_url,
+            url,
             connect_timeout=settings.connect_timeout,
             heartbeat=settings.broker_heartbeat,
+            ssl=tls.ssl_options(settings, url),
         )
         try:
             self._kombu.ensure_connection(max_retries=0)  # one try; our RetryPolicy retries
@@ -56,12 +57,10 @@ class AmqpTransport(Waker):
             conn.on_blocked = self._blocked
             conn.on_unblocked = self._unblocked
             self._channel = channel = conn.channel()
-        except Exception as exc:
+        except Exception:
             self._kombu.release()
             self._stop_waking()
-            raise BrokerError(
-                f"cannot connect to {settings.safe_broker_url}: {type(exc).__name__}: {exc}"
-            ) from None
+            raise  # connect() words it, naming the node without its password
         channel.auto_decode = False  # bodies stay bytes
         channel.events["basic_return"].add(self._returned)
         self.heartbeat = float(conn.heartbeat or 0)
@@ -74,9 +73,15 @@ class AmqpTransport(Waker):
         self._transport = raw = compat.raw_transport(conn)
         self._sock = raw.sock
         self._read_ahead = compat.read_ahead_enabled() and compat.install_read_ahead(raw)
+        self._plain = self._read_ahead and not tls.uses_tls(url)
         self._channel_id: int = channel.channel_id
         self._published = 0
         self._confirming = False
+
+    @property
+    def sock(self) -> Any:
+        """The connection's socket (an ``ssl.SSLSocket`` over TLS), for inspection only."""
+        return self._socket()
 
     # -- topology ----------------------------------------------------------------------
 
@@ -121,7 +126,7 @@ class AmqpTransport(Waker):
             callback(
                 Delivery(
                     info["delivery_tag"],
-                    message.body,
+                    message.body or b"",  # py-amqp leaves an empty body as ""
                     properties,
                     properties.get("application_headers") or {},
                     properties.get("content_type"),
@@ -177,7 +182,9 @@ class AmqpTransport(Waker):
         return self._socket().fileno()
 
     def buffered(self) -> bool:
-        return self._read_ahead and compat.buffered(self._transport)
+        if self._plain:  # the hot path: read-ahead over plain TCP
+            return bool(self._transport._read_buffer)
+        return compat.buffered(self._transport)
 
     def drain(self, *, until: Callable[[], bool] | None = None, limit: int = 0) -> None:
         sock = self._socket()

@@ -3,10 +3,12 @@
 taskrpc reaches under py-amqp's public API in three places, each for speed or safety:
 
 - **Read-ahead.** py-amqp asks the socket for exactly the bytes it parses next (three
-  ``recv`` calls per frame). We replace the plain-TCP transport's ``_quick_recv`` so each
-  ``recv`` asks for up to :data:`READ_AHEAD` bytes; py-amqp's ``_read`` keeps the extra in
-  ``_read_buffer``. Frames may then wait in that buffer while the socket is not readable,
-  so :func:`buffered` must be consulted before every ``select``.
+  ``recv`` calls per frame). We replace the transport's ``_quick_recv`` (plain TCP and
+  TLS alike) so each read asks for up to :data:`READ_AHEAD` bytes; py-amqp's ``_read``
+  keeps the extra in ``_read_buffer``. Frames may then wait in that buffer while the
+  socket is not readable, so :func:`buffered` must be consulted before every ``select``.
+  Over TLS, decrypted bytes may also wait inside the TLS layer (py-amqp decrypts whole
+  records): :func:`buffered` looks there too, read-ahead or not.
 - **The live transport.** ``Connection.transport`` is a property that silently
   *reconnects* a closed connection; ``Connection._transport`` is ``None`` once closed, so
   that is what we check before writing (:func:`raw_transport`).
@@ -24,10 +26,11 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 from typing import Any
 
-from amqp.transport import TCPTransport
+from amqp.transport import SSLTransport, TCPTransport
 
 logger = logging.getLogger("taskrpc.transport")
 
@@ -94,23 +97,31 @@ def self_test() -> str:
 
 
 def install_read_ahead(transport: Any) -> bool:
-    """Have a plain-TCP py-amqp transport read up to :data:`READ_AHEAD` bytes per ``recv``.
+    """Have a py-amqp transport read up to :data:`READ_AHEAD` bytes per call.
 
-    Returns whether it was done (TLS and unknown transports read as before).
+    Returns whether it was done (unknown transports read as before).
     """
     sock = getattr(transport, "sock", None)
-    if type(transport) is not TCPTransport or sock is None or not hasattr(transport, "_quick_recv"):
+    if sock is None or not hasattr(transport, "_quick_recv"):
         return False
-    recv = sock.recv
+    if type(transport) is TCPTransport:
+        read = sock.recv
+    elif isinstance(transport, SSLTransport) and isinstance(sock, ssl.SSLSocket):
+        read = sock.read
+    else:
+        return False
 
-    def recv_ahead(size: int) -> bytes:
-        return recv(size if size > READ_AHEAD else READ_AHEAD)
+    def read_ahead(size: int) -> bytes:
+        return read(size if size > READ_AHEAD else READ_AHEAD)
 
-    transport._quick_recv = recv_ahead
+    transport._quick_recv = read_ahead
     return True
 
 
 def buffered(transport: Any) -> bool:
-    """Whether ``transport`` (one :func:`install_read_ahead` succeeded on) holds unparsed
-    bytes."""
-    return bool(transport._read_buffer)
+    """Whether ``transport`` holds bytes not yet parsed: read ahead, or decrypted and
+    waiting in the TLS layer."""
+    if getattr(transport, "_read_buffer", None):
+        return True
+    sock = getattr(transport, "sock", None)
+    return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0

@@ -1,7 +1,7 @@
 """The in-process transport (``memory://``): a small broker inside the process, no polling.
 
-It keeps AMQP's semantics where taskrpc relies on them: direct exchanges and the default
-exchange, durable/exclusive/auto-delete queues, round-robin consumers, prefetch,
+It keeps AMQP's semantics where taskrpc relies on them: direct and fanout exchanges and
+the default exchange, durable/exclusive/auto-delete queues, round-robin consumers, prefetch,
 ack (``multiple`` too), reject with or without requeue (``redelivered`` set), requeue of
 unacked messages when a transport closes, mandatory returns, publisher confirms and
 per-message ``expiration``. Not kept: persistence, priorities, dead-lettering.
@@ -74,7 +74,10 @@ class InProcessBroker:
         if exchange == "":
             queue = self.queues.get(routing_key)
             return [] if queue is None else [queue]
-        names = self.bindings.get((exchange, routing_key), ())
+        if self.exchanges.get(exchange) == "fanout":
+            names = {n for (x, _), bound in self.bindings.items() if x == exchange for n in bound}
+        else:
+            names = self.bindings.get((exchange, routing_key), set())
         return [self.queues[name] for name in sorted(names) if name in self.queues]
 
     def dispatch(self, queue: _Queue) -> None:
@@ -138,11 +141,12 @@ class InProcessTransport(Waker):
     # -- topology ----------------------------------------------------------------------
 
     def declare_exchange(self, name: str, kind: str = "direct", *, durable: bool = True) -> None:
-        if kind != "direct":
-            raise ChannelError(f"the in-process broker has direct exchanges only, not {kind!r}")
+        if kind not in ("direct", "fanout"):
+            raise ChannelError(f"the in-process broker has no {kind!r} exchanges")
         with self._broker.lock:
             self._check_open()
-            self._broker.exchanges.setdefault(name, kind)
+            if self._broker.exchanges.setdefault(name, kind) != kind:
+                raise ChannelError(f"exchange {name!r} exists with another type")
 
     def declare_queue(
         self,

@@ -7,11 +7,14 @@ import threading
 from typing import TYPE_CHECKING
 
 from ..exceptions import BrokerError, ConfigurationError
+from ..queues import explain_refusal
 from ..transport import Transport, connect
-from .consumer import ConsumeLoop, RecentReplies
+from ..transport.nodes import BrokerNodes
+from .consumer import ConsumeLoop
 from .executor import Job, execute
 from .limits import time_limits
 from .pools import POOLS, Pool, make_pool
+from .recent import RecentReplies
 
 if TYPE_CHECKING:
     from ..app import App
@@ -88,6 +91,13 @@ class Worker:
                     "(threads cannot be killed)",
                     task.name,
                 )
+            if soft is not None and self.pool_kind == "threads":
+                logger.warning(
+                    "task %s has a soft time limit, which the threads pool does not enforce "
+                    "(the alarm signal reaches only the main thread); use the processes or "
+                    "solo pool for it",
+                    task.name,
+                )
 
     def run(self) -> None:
         """Serve until :meth:`stop`; then finish and ack the requests in hand and return.
@@ -145,10 +155,12 @@ class Worker:
         policy's ``max_delay`` between attempts, never busy-looping.
         """
         policy = self.app.connect_retry
+        settings = self.app.settings
+        nodes = BrokerNodes(settings.broker_url, settings.broker_failover_strategy)
         attempt, connected_once = 0, False
         while not self._stopping:
             try:
-                connection = connect(self.app.settings)
+                connection = connect(settings, nodes)
             except BrokerError as exc:
                 attempt += 1
                 if not connected_once and attempt > policy.max_retries:
@@ -161,9 +173,11 @@ class Worker:
                 self._serve(connection)
                 return
             except connection.refusal_errors as exc:
-                raise ConfigurationError(
-                    f"the broker refused the worker's setup ({exc}); "
+                hint = explain_refusal(str(exc)) or (
                     "is a queue declared with other arguments, or a permission missing?"
+                )
+                raise ConfigurationError(
+                    f"the broker refused the worker's setup ({exc}); {hint}"
                 ) from exc
             except connection.recoverable_errors as exc:
                 logger.warning(
@@ -171,6 +185,7 @@ class Worker:
                     type(exc).__name__,
                     exc,
                 )
+                nodes.lost()
                 attempt = 1
                 self._stop_event.wait(policy.delay(attempt))
             finally:
@@ -179,8 +194,11 @@ class Worker:
 
     def _serve(self, connection: Transport) -> None:
         assert self.pool is not None
+        prefetch = self.prefetch
+        if getattr(self.pool, "held", None) is not None:  # rate limits hold requests back
+            prefetch += self.app.settings.rate_limit_headroom
         self._loop = loop = ConsumeLoop(
-            self.app, connection, self.pool, self.queues, self.prefetch, self._recent
+            self.app, connection, self.pool, self.queues, prefetch, self._recent
         )
         if self._stopping:
             loop.stop()
