@@ -6,8 +6,10 @@ import dataclasses
 import inspect
 import threading
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
+from .calling import CallOptions
 from .codec import Codec
 from .exceptions import ConfigurationError, NotRegistered
 from .middleware import Middleware
@@ -26,12 +28,14 @@ from .transport import tls
 from .urls import join_urls
 
 if TYPE_CHECKING:
+    from .beat.entries import PeriodicEntry
     from .client.aio import AsyncClient
     from .client.result import AsyncResult
     from .client.sync import Client
 
 P = ParamSpec("P")
 R = TypeVar("R")
+TaskT = TypeVar("TaskT", bound=Task[Any, Any])
 
 
 class TaskDecorator(Protocol):
@@ -114,6 +118,8 @@ class App:
         #: Exception types rebuilt from remote errors (see :meth:`App.allow_remote_exceptions`).
         self.remote_exceptions = RemoteExceptionTypes()
         self.tasks: dict[str, Task[Any, Any]] = {}
+        #: Entries of ``taskrpc beat``, by name (see :meth:`periodic`).
+        self.periodic_tasks: dict[str, PeriodicEntry] = {}
         #: Worker hooks, in the order they were added.
         self.middleware: list[Middleware] = []
         self._client: Client | None = None
@@ -244,6 +250,41 @@ class App:
 
         return register(fn) if fn is not None else register
 
+    def periodic(
+        self,
+        *,
+        every: float | timedelta | None = None,
+        cron: str | None = None,
+        timezone: str = "UTC",
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> Callable[[TaskT], TaskT]:
+        """Run a task periodically, from ``taskrpc beat APP``; put it above ``@app.task``.
+
+        Parameters:
+            every: Seconds (or a ``timedelta``) between runs, at the multiples of it since
+                the epoch: ``every=3600`` runs on the hour.
+            cron: A five-field cron expression instead, e.g. ``"30 7 * * 1-5"``.
+            timezone: The IANA time zone the cron expression is read in (default UTC).
+            args: Positional arguments of every run.
+            kwargs: Keyword arguments of every run.
+            name: The entry's name; default: the task's name.
+
+        Raises:
+            ConfigurationError: Neither or both of ``every`` and ``cron``, a bad cron
+                expression or time zone, a name taken, or arguments the task refuses.
+
+        Example:
+            >>> @app.periodic(cron="0 7 * * *", timezone="Europe/Paris")  # doctest: +SKIP
+            ... @app.task
+            ... def morning_report() -> None: ...
+        """
+        from .beat.entries import periodic_decorator, schedule_of
+
+        schedule = schedule_of(every, cron, timezone)
+        return periodic_decorator(self.periodic_tasks, schedule, args, kwargs, name)
+
     def _accept_serializers_of(self, task: Task[Any, Any]) -> None:
         """What the app chose to send, it accepts back (a bare task's format is only
         ever used on its own queue, so it stays out of the accept lists)."""
@@ -272,6 +313,29 @@ class App:
     def add_middleware(self, middleware: Middleware) -> None:
         """Add worker hooks; ``before_*`` hooks run in the order added, ``after_*`` reversed."""
         self.middleware.append(middleware)
+
+    def revoke(
+        self, *request_ids: str, terminate: bool = False, timeout: float = 1.0
+    ) -> list[dict[str, Any]]:
+        """Ask every live worker of this app not to start the requests ``request_ids``.
+
+        Workers remember a revoked id for an hour (it cannot outlive a request's
+        deadline anyway) and answer such a request with :class:`~taskrpc.Revoked`.
+        ``terminate=True`` also stops one already running, where the pool can (the
+        processes pool kills its child); elsewhere it runs to its end.
+
+        Returns:
+            The answers of the workers reached within ``timeout`` seconds; each names
+            the ids ``running`` there and those ``interrupted``.
+
+        Example:
+            >>> result = add.delay(1, 2)  # doctest: +SKIP
+            >>> app.revoke(result.id)  # doctest: +SKIP
+        """
+        from .control import broadcast
+
+        arguments = {"ids": list(request_ids), "terminate": terminate}
+        return broadcast(self, "revoke", arguments, timeout=timeout)
 
     def get_task(self, name: str) -> Task[Any, Any]:
         """Return the task registered as ``name``, or, failing that, the one whose
@@ -331,11 +395,18 @@ class App:
         timeout: float | None = None,
         queue: str | None = None,
         serializer: str | None = None,
+        countdown: float | None = None,
+        eta: datetime | None = None,
     ) -> AsyncResult[Any]:
-        """Call a task by name, without importing its code; the result is plain JSON data."""
+        """Call a task by name, without importing its code; the result is plain JSON data.
+
+        The options are those of :meth:`Task.apply_async <taskrpc.Task.apply_async>`. If
+        this app knows the task, the arguments are checked here first.
+        """
         known = self.tasks.get(name)
         if known is not None:
             known.check_call(args, kwargs)
+        options = CallOptions(countdown=countdown, eta=eta)
         return self.client.send(
             name,
             args,
@@ -343,6 +414,7 @@ class App:
             timeout=timeout,
             queue=queue or self.settings.default_queue,
             serializer=serializer,
+            delay=options.delay(),
         )
 
     def close(self) -> None:

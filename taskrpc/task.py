@@ -12,6 +12,7 @@ import asyncio
 import functools
 import inspect
 from collections.abc import Callable, Coroutine, Iterable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, cast
 
 from .calling import BoundCall, CallOptions
@@ -129,6 +130,8 @@ class Task(Generic[P, R]):
         queue: str | None = None,
         publish_retry: RetryPolicy | None = None,
         serializer: str | None = None,
+        countdown: float | None = None,
+        eta: datetime | None = None,
     ) -> BoundCall[P, R]:
         """This task with call options, its calls still checked by the type checker.
 
@@ -139,7 +142,12 @@ class Task(Generic[P, R]):
             >>> add.with_options(timeout=5, queue="urgent").delay(1, 2)  # doctest: +SKIP
         """
         options = CallOptions(
-            timeout=timeout, queue=queue, publish_retry=publish_retry, serializer=serializer
+            timeout=timeout,
+            queue=queue,
+            publish_retry=publish_retry,
+            serializer=serializer,
+            countdown=countdown,
+            eta=eta,
         )
         return BoundCall(self, options)
 
@@ -152,6 +160,8 @@ class Task(Generic[P, R]):
         queue: str | None = None,
         publish_retry: RetryPolicy | None = None,
         serializer: str | None = None,
+        countdown: float | None = None,
+        eta: datetime | None = None,
     ) -> AsyncResult[R]:
         """Send a request with explicit options (the Celery shape: ``args`` and ``kwargs``).
 
@@ -165,6 +175,11 @@ class Task(Generic[P, R]):
                 app's ``publish_retry`` policy).
             serializer: Serializer of this request and its reply (``None``: the task's,
                 else the app's); e.g. ``"msgpack"``.
+            countdown: Seconds to wait before the request reaches its queue; the broker
+                holds it meanwhile (see :mod:`taskrpc.delays`), and ``timeout`` counts
+                from then.
+            eta: The time the request is due, instead of ``countdown`` (a naive
+                ``datetime`` is local time).
 
         Returns:
             A handle whose :meth:`~taskrpc.AsyncResult.get` returns the validated result.
@@ -172,9 +187,15 @@ class Task(Generic[P, R]):
         Raises:
             TypeError: ``args`` is not a tuple or list, or ``kwargs`` not a dict.
             InvalidArguments: The arguments do not fit the task's signature.
+            ConfigurationError: Both ``countdown`` and ``eta``, or a delay too long.
         """
         options = CallOptions(
-            timeout=timeout, queue=queue, publish_retry=publish_retry, serializer=serializer
+            timeout=timeout,
+            queue=queue,
+            publish_retry=publish_retry,
+            serializer=serializer,
+            countdown=countdown,
+            eta=eta,
         )
         return self._send(args, kwargs, options)
 
@@ -187,6 +208,8 @@ class Task(Generic[P, R]):
         queue: str | None = None,
         publish_retry: RetryPolicy | None = None,
         serializer: str | None = None,
+        countdown: float | None = None,
+        eta: datetime | None = None,
     ) -> AsyncCall[R]:
         """Like :meth:`apply_async`, through the app's asyncio client; await the handle.
 
@@ -196,7 +219,12 @@ class Task(Generic[P, R]):
             832040
         """
         options = CallOptions(
-            timeout=timeout, queue=queue, publish_retry=publish_retry, serializer=serializer
+            timeout=timeout,
+            queue=queue,
+            publish_retry=publish_retry,
+            serializer=serializer,
+            countdown=countdown,
+            eta=eta,
         )
         return await self._send_async(args, kwargs, options)
 
@@ -352,6 +380,7 @@ class Task(Generic[P, R]):
             "retry": options.publish_retry,
             "idempotent": self.idempotent,
             "serializer": options.serializer,
+            "delay": options.delay(),
         }
 
     def _send(self, args: Any, kwargs: Any, options: CallOptions) -> AsyncResult[R]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 
+from .. import delays
 from ..exceptions import (
     BadSignature,
     ConfigurationError,
@@ -20,7 +21,14 @@ from ..exceptions import (
     RemoteError,
     TimeoutError,
 )
-from ..messages import HEADER_DEADLINE, HEADER_PROTOCOL, HEADER_TASK, PROTOCOL_VERSION, ReplyBody
+from ..messages import (
+    HEADER_DEADLINE,
+    HEADER_PROTOCOL,
+    HEADER_SENT_AT,
+    HEADER_TASK,
+    PROTOCOL_VERSION,
+    ReplyBody,
+)
 from ..security.signing import Envelope
 from .replies import RawReply
 
@@ -54,6 +62,19 @@ class OutgoingRequest:
     deadline: float
     #: Signs the request when its headers are read; ``None`` (or no signer): unsigned.
     codec: Codec | None = dataclasses.field(default=None, repr=False, compare=False)
+    #: When a delayed request is due, on the ``time.monotonic()`` clock; ``None``: now.
+    #: It is published into the delay cascade (:mod:`taskrpc.delays`) for the time left
+    #: at the moment of publishing.
+    due: float | None = None
+
+    def route(self, default_exchange: str) -> tuple[str, str]:
+        """The exchange and routing key to publish to now."""
+        if self.due is not None:
+            milliseconds = delays.delay_milliseconds(self.due - time.monotonic())
+            if milliseconds:
+                key = delays.routing_key(milliseconds, self.queue)
+                return delays.entry_exchange(milliseconds), key
+        return default_exchange, self.queue
 
     @property
     def headers(self) -> dict[str, Any]:
@@ -94,6 +115,7 @@ class RequestBuilder:
         timeout: float | None,
         request_id: str | None = None,
         serializer: str | None = None,
+        delay: float = 0.0,
     ) -> OutgoingRequest:
         """Encode one call.
 
@@ -103,6 +125,10 @@ class RequestBuilder:
         The timeout becomes an absolute deadline: carried in the ``taskrpc-deadline``
         header (checked by the worker before it starts the task) and as the message's
         AMQP ``expiration`` (so the broker drops a request nobody took in time).
+
+        A ``delay`` (seconds) sends the request through the broker's delay cascade: it
+        reaches its queue that much later, with no ``expiration``, and its deadline
+        counts from then.
 
         Raises:
             ConfigurationError: The timeout is not positive.
@@ -132,10 +158,17 @@ class RequestBuilder:
             "correlation_id": request_id,
             "message_id": request_id,
             "delivery_mode": self._delivery_mode,
-            "expiration": str(max(1, int(timeout * 1000))),
         }
+        due = None
+        if delay > 0:
+            delays.delay_milliseconds(delay)  # not too long
+            due = time.monotonic() + delay
+            timeout += delay
+        else:
+            properties["expiration"] = str(max(1, int(timeout * 1000)))
         if reply_to:
             properties["reply_to"] = reply_to
+        now = time.time()
         return OutgoingRequest(
             id=request_id,
             task=task,
@@ -147,11 +180,13 @@ class RequestBuilder:
             base_headers={
                 HEADER_PROTOCOL: PROTOCOL_VERSION,
                 HEADER_TASK: task,
-                HEADER_DEADLINE: time.time() + timeout,
+                HEADER_DEADLINE: now + timeout,
+                HEADER_SENT_AT: now,
                 **encoded.headers,
             },
             deadline=time.monotonic() + timeout,
             codec=self._codec,
+            due=due,
         )
 
     def _serializer_of(self, task: str) -> str:

@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 
+from .. import delays
 from ..exceptions import BrokerError, ConnectionLost, Unroutable
 from ..policies import RetryPolicy
 from ..queues import explain_refusal
@@ -344,7 +345,15 @@ class ReplyListener:
                 raise  # the channel is closed: reconnect, without resending this call
             self._declared.add(request.queue)
         request.properties["reply_to"] = self.reply_to
-        if call.publishes:  # a resend: the broker should drop it at the same deadline
+        exchange, routing_key = request.route(self._settings.exchange)
+        delayed = exchange.startswith(delays.PREFIX)
+        if delayed and delays.PREFIX not in self._declared:
+            if not self._declare_cascade(channel, call):
+                return
+            exchange, routing_key = request.route(self._settings.exchange)  # time has passed
+        if call.publishes and request.due is None:
+            # A resend: the broker should drop it at the same deadline. (Never a delayed
+            # one: an expiration would cut its stay in a level of the cascade short.)
             request.properties["expiration"] = str(max(1, int(left * 1000)))
         properties = {
             **request.properties,
@@ -353,13 +362,25 @@ class ReplyListener:
             "application_headers": request.headers,  # signed here, reply_to included
         }
         call.publishes += 1
-        sequence = channel.publish(
-            request.body, properties, self._settings.exchange, request.queue, mandatory=True
-        )
+        sequence = channel.publish(request.body, properties, exchange, routing_key, mandatory=True)
         self._unconfirmed[sequence] = call  # confirms arrive only when we next read
 
     def _on_confirm(self, delivery_tag: int, multiple: bool, ack: bool) -> None:
         (self._on_ack if ack else self._on_nack)(delivery_tag, multiple)
+
+    def _declare_cascade(self, channel: Transport, call: PendingCall) -> bool:
+        """Declare the delay cascade, once per connection, before the first delayed call;
+        whether it is there (if not, the call has failed)."""
+        try:
+            delays.declare_cascade(channel)
+        except channel.refusal_errors as exc:
+            self._router.fail(call, BrokerError(f"cannot declare the delay queues: {exc}"))
+            raise  # the channel is closed: reconnect, without resending this call
+        except NotImplementedError as exc:  # the in-process transport has no TTLs
+            self._router.fail(call, BrokerError(f"delayed calls need RabbitMQ: {exc}"))
+            return False
+        self._declared.add(delays.PREFIX)
+        return True
 
     def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
         for call in self._settle_tags(delivery_tag, multiple):

@@ -109,6 +109,9 @@ class AmqpTransport(Waker):
     def bind_queue(self, queue: str, exchange: str, routing_key: str) -> None:
         self._channel.queue_bind(queue, exchange, routing_key)
 
+    def bind_exchange(self, destination: str, source: str, routing_key: str) -> None:
+        self._channel.exchange_bind(destination, source, routing_key)
+
     def qos(self, prefetch: int) -> None:
         self._channel.basic_qos(0, prefetch, False)
 

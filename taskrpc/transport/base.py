@@ -4,7 +4,7 @@ A :class:`Transport` is one broker connection with one channel on it, owned by o
 thread at a time (py-amqp connections are not thread-safe). Two implementations:
 ``taskrpc.transport.amqp.AmqpTransport`` (RabbitMQ, through py-amqp) and
 ``taskrpc.transport.memory.InProcessTransport`` (``memory://``, a broker inside
-the process). Open one with :func:`taskrpc.transport.connect`; nothing outside this
+the process). Open one with ``taskrpc.transport.connect(settings)``; nothing outside this
 package needs to know which one it has.
 
 **Threads.** Every method except :meth:`~Transport.wake` must be called by the thread
@@ -149,6 +149,10 @@ class Transport(Protocol):
 
     def bind_queue(self, queue: str, exchange: str, routing_key: str) -> None:
         """Bind ``queue`` to ``exchange`` with ``routing_key``."""
+
+    def bind_exchange(self, destination: str, source: str, routing_key: str) -> None:
+        """Bind exchange ``destination`` to ``source`` (RabbitMQ's exchange-to-exchange
+        bindings; the in-process transport raises ``NotImplementedError``)."""
 
     def qos(self, prefetch: int) -> None:
         """Deliver at most ``prefetch`` unacked messages to this channel (0: no limit)."""

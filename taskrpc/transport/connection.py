@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from .. import delays
 from ..exceptions import BrokerError
 from ..queues import queue_arguments
 from ..settings import Settings
@@ -49,8 +50,10 @@ def _connect_one(settings: Settings, url: str) -> Transport:
 
 
 def declare_task_queues(transport: Transport, settings: Settings, names: Iterable[str]) -> None:
-    """Declare the task exchange and the named queues, each bound by its own name."""
+    """Declare the task exchange and the named queues, each bound by its own name (and to
+    the delay cascade's delivery exchange, where delayed requests land)."""
     transport.declare_exchange(settings.exchange, "direct", durable=True)
     for name in names:
         transport.declare_queue(name, durable=True, arguments=queue_arguments(settings, name))
         transport.bind_queue(name, settings.exchange, name)
+        delays.bind_for_delivery(transport, name)

@@ -74,10 +74,16 @@ class InProcessBroker:
         if exchange == "":
             queue = self.queues.get(routing_key)
             return [] if queue is None else [queue]
-        if self.exchanges.get(exchange) == "fanout":
-            names = {n for (x, _), bound in self.bindings.items() if x == exchange for n in bound}
-        else:
+        kind = self.exchanges.get(exchange)
+        if kind == "direct":
             names = self.bindings.get((exchange, routing_key), set())
+        else:  # fanout: every binding; topic: the bindings whose pattern matches
+            names = {
+                name
+                for (source, pattern), bound in self.bindings.items()
+                if source == exchange and (kind == "fanout" or _topic_match(pattern, routing_key))
+                for name in bound
+            }
         return [self.queues[name] for name in sorted(names) if name in self.queues]
 
     def dispatch(self, queue: _Queue) -> None:
@@ -141,7 +147,7 @@ class InProcessTransport(Waker):
     # -- topology ----------------------------------------------------------------------
 
     def declare_exchange(self, name: str, kind: str = "direct", *, durable: bool = True) -> None:
-        if kind not in ("direct", "fanout"):
+        if kind not in ("direct", "fanout", "topic"):
             raise ChannelError(f"the in-process broker has no {kind!r} exchanges")
         with self._broker.lock:
             self._check_open()
@@ -157,6 +163,9 @@ class InProcessTransport(Waker):
         auto_delete: bool = False,
         arguments: Mapping[str, Any] | None = None,
     ) -> str:
+        unsupported = _UNSUPPORTED.intersection(arguments or ())
+        if unsupported:
+            raise NotImplementedError(f"the in-process broker has no {sorted(unsupported)}")
         broker = self._broker
         with broker.lock:
             self._check_open()
@@ -179,6 +188,9 @@ class InProcessTransport(Waker):
             if queue not in self._broker.queues:
                 raise ChannelError(f"no queue {queue!r}")
             self._broker.bindings[(exchange, routing_key)].add(queue)
+
+    def bind_exchange(self, destination: str, source: str, routing_key: str) -> None:
+        raise NotImplementedError("the in-process broker has no exchange-to-exchange bindings")
 
     def qos(self, prefetch: int) -> None:
         self._prefetch = prefetch
@@ -369,6 +381,25 @@ class InProcessTransport(Waker):
     def _check_open(self) -> None:
         if not self._open:
             raise ConnectionError("the in-process connection is closed")
+
+
+#: Queue arguments the in-process broker cannot honour (others, such as the queue type,
+#: change nothing it does).
+_UNSUPPORTED = frozenset({"x-message-ttl", "x-dead-letter-exchange", "x-expires"})
+
+
+def _topic_match(pattern: str, key: str) -> bool:
+    """AMQP topic matching: ``*`` is one word, ``#`` zero or more."""
+    return _match(pattern.split("."), key.split("."))
+
+
+def _match(pattern: list[str], words: list[str]) -> bool:
+    if not pattern:
+        return not words
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(_match(rest, words[i:]) for i in range(len(words) + 1))
+    return bool(words) and head in ("*", words[0]) and _match(rest, words[1:])
 
 
 def _copy(properties: Mapping[str, Any]) -> dict[str, Any]:

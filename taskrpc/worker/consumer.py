@@ -17,9 +17,17 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from .. import delays
 from ..exceptions import BadRequest
 from ..messages import HEADER_DEADLINE, HEADER_TASK, Outcome, reply_headers
-from ..middleware import run_hooks
+from ..middleware import (
+    SOURCE_CACHE,
+    SOURCE_REFUSED,
+    SOURCE_RUN,
+    Middleware,
+    first_refusal,
+    run_hooks,
+)
 from ..security.signing import HEADER_KEY_ID, Envelope
 from ..transport import BadDelivery, Delivery, Transport, declare_task_queues
 from .admission import admit, refusal
@@ -75,6 +83,9 @@ class ConsumeLoop:
         self._stopping = False
         self._cancelled = False
         self._loop_thread = threading.get_ident()
+        #: Hooks run in this loop (the worker sets its own list: the app's and its own).
+        self.hooks: list[Middleware] = list(app.middleware)
+        self._observed: dict[int, tuple[Job, str]] = {}  # only while hooks are set
 
     @property
     def in_flight(self) -> int:
@@ -137,13 +148,21 @@ class ConsumeLoop:
             logger.warning(
                 "redelivered request %s [%s]: it may have run before", job.task, job.request_id
             )
+        hooks = self.hooks
+        if hooks:
+            run_hooks(hooks, "before_request", job)
         dead = settle_dead_letter(self.app, message, job)  # a poison request's answer
         if dead is not None:
             self._in_flight[tag], outcome = dead
+            self._observe(tag, job, SOURCE_REFUSED)
             self._on_done(tag, outcome)
             return
         refused = admit(self.app, job)  # size, headers, signature: before any decoding
+        if refused is None and hooks:
+            error = first_refusal(hooks, job)  # e.g. revoked
+            refused = None if error is None else refusal(self.app, job, error)
         if refused is not None:
+            self._observe(tag, job, SOURCE_REFUSED)
             self._on_done(tag, refused)
             return
         try:
@@ -154,9 +173,15 @@ class ConsumeLoop:
             return
         if cached is not None:  # answered already (a lost ack, or a resend): answer again
             logger.info("request %s [%s] answered from the reply cache", job.task, job.request_id)
+            self._observe(tag, job, SOURCE_CACHE)
             self._on_done(tag, cached)
             return
+        self._observe(tag, job, SOURCE_RUN)
         self.pool.submit(job, lambda outcome: self._on_done(tag, outcome))
+
+    def _observe(self, tag: int, job: Job, source: str) -> None:
+        if self.hooks:
+            self._observed[tag] = (job, source)
 
     def _on_done(self, tag: int, outcome: Outcome) -> None:  # any thread
         self._completed.append((tag, outcome))
@@ -172,11 +197,14 @@ class ConsumeLoop:
                 # A refusal depends on the message alone: checking again is cheap, and a
                 # refused message must not decide the answer to the next one of that id.
                 self._recent.put(key, outcome, fingerprint(message))
+            observed = self._observed.pop(tag, None)
+            if observed is not None:
+                run_hooks(reversed(self.hooks), "after_request", observed[0], outcome, observed[1])
             self._reply(message, outcome)
-            if self.app.middleware:
+            if self.hooks:
                 task = (message.headers or {}).get(HEADER_TASK)
                 run_hooks(
-                    reversed(self.app.middleware),
+                    reversed(self.hooks),
                     "after_reply",
                     message.properties.get("correlation_id"),
                     task,
@@ -259,7 +287,8 @@ def _job_of(message: Delivery, app: App) -> Job:
     headers = message.headers or {}
     task = headers.get(HEADER_TASK)
     deadline = headers.get(HEADER_DEADLINE)
-    routing_key = message.routing_key or ""
+    # A delayed request keeps the routing key it crossed the delay cascade with.
+    routing_key = delays.destination(message.routing_key or "")
     redelivered = message.redelivered
     plain = not any(str(name).startswith("taskrpc-") for name in headers)
     bare = app.bare_task(routing_key) if plain else None  # a plain client, on a bare queue
