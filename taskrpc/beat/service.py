@@ -26,7 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..client.base import RequestBuilder
-from ..exceptions import ConfigurationError
+from ..exceptions import AuthenticationFailed, ConfigurationError
 from ..transport import connect, declare_task_queues
 from ..transport.connection import is_virtual
 
@@ -81,8 +81,8 @@ class Beat:
         while not self._stopping.is_set():
             try:
                 connection = connect(self.app.settings)
-            except Exception:
-                if first:
+            except Exception as exc:
+                if first or isinstance(exc, AuthenticationFailed):
                     raise
                 logger.warning("beat: cannot reconnect; retrying", exc_info=True)
                 self._stopping.wait(self.app.connect_retry.delay(1))
