@@ -139,6 +139,9 @@ class Settings:
     #: Declare classic task queues with ``x-max-priority`` of this value, so that
     #: ``priority=`` (0 to it) orders requests; 0: no priorities. Quorum queues cannot.
     max_priority: int = 0
+    #: Let a task wait for the result of a call to a queue its own worker serves (which
+    #: can deadlock the pool); refused by default, as in Celery.
+    allow_nested_waits: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

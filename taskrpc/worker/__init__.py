@@ -8,7 +8,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import BrokerError, ConfigurationError
+from ..context import add_serving, remove_serving
+from ..exceptions import AuthenticationFailed, BrokerError, ConfigurationError
 from ..middleware import Middleware, run_hooks
 from ..queues import explain_refusal
 from ..transport import Transport, connect
@@ -123,7 +124,12 @@ class Worker:
         Raises:
             BrokerError: The broker could not be reached at start.
         """
-        self.pool = make_pool(self.pool_kind, self.app, self.concurrency)
+        add_serving(self.queues)  # before the pool forks: its children see it too
+        try:
+            self.pool = make_pool(self.pool_kind, self.app, self.concurrency)
+        except BaseException:
+            remove_serving(self.queues)
+            raise
         self.started_at = time.time()
         control = self._start_control()
         run_hooks(self.middleware, "after_worker_boot", self)
@@ -134,6 +140,7 @@ class Worker:
             if control is not None:
                 control.stop()
             self.pool.shutdown(wait=True)
+            remove_serving(self.queues)
             logger.info("worker stopped")
 
     @property
@@ -201,6 +208,8 @@ class Worker:
         while not self._stopping:
             try:
                 connection = connect(settings, nodes)
+            except AuthenticationFailed:
+                raise  # a wrong user or password: retrying cannot fix it
             except BrokerError as exc:
                 attempt += 1
                 if not connected_once and attempt > policy.max_retries:
