@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-#: Levels of the cascade: delays up to ``2**LEVELS - 1`` ms (about 795 days).
+#: How many levels the cascade has; delays go up to ``2**LEVELS - 1`` ms (795 days).
 LEVELS = 36
 
 #: The longest delay, in seconds.

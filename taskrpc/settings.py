@@ -120,8 +120,8 @@ class Settings:
     #: sending, when this app knows the task; a wrong call fails there with the
     #: ``InvalidArguments`` the worker would have answered.
     check_arguments: bool = True
-    #: Extra prefetch of a worker that serves rate-limited tasks: up to this many
-    #: requests can wait there for their rate without holding up other tasks' requests.
+    #: The prefetch a worker adds when it serves rate-limited tasks, so that up to this
+    #: many requests can wait there for their rate without holding up other tasks'.
     rate_limit_headroom: int = 100
     #: The single-active-consumer queue whose token makes one ``taskrpc beat`` the
     #: leader; ``""``: ``taskrpc.beat.<app name>``.
