@@ -48,6 +48,11 @@ class Settings:
     duplicate_window: int = 10_000
     #: Seconds to wait for a broker connection before giving up.
     connect_timeout: float = 5.0
+    #: AMQP heartbeat interval in seconds (0 turns heartbeats off). Both ends send one
+    #: when idle and declare the link dead after two silent intervals, so a blackholed
+    #: connection is noticed in about 20 s at the default and its unacked requests go to
+    #: other workers. Lower notices sooner but risks false alarms on a loaded machine.
+    broker_heartbeat: float = 10.0
     #: For TLS (``amqps://`` URLs only), the CA certificates (a PEM file) that sign the broker's
     #: certificate; empty: the CAs this system trusts.
     broker_tls_ca: str = ""
