@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..client.base import RequestBuilder
 from ..exceptions import AuthenticationFailed, ConfigurationError
-from ..transport import connect, declare_task_queues
-from ..transport.connection import is_virtual
+from ..transport.legacy import connect_kombu as connect
+from ..transport.legacy import declare_task_queues_on as declare_task_queues
+from ..transport.legacy import is_virtual
 
 if TYPE_CHECKING:
     from ..app import App
