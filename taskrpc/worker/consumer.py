@@ -12,6 +12,7 @@ the end of each pass of the loop.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import threading
 import time
@@ -31,7 +32,7 @@ from ..middleware import (
 from ..security.signing import HEADER_KEY_ID, Envelope
 from ..transport import BadDelivery, Delivery, Transport, declare_task_queues
 from .admission import admit, refusal
-from .executor import Job
+from .executor import Job, error_outcome
 from .poison import declare_dead_letters, delivery_count, settle_dead_letter
 from .pools import Pool
 from .recent import RecentReplies, fingerprint, reply_key
@@ -81,6 +82,7 @@ class ConsumeLoop:
         self._inbox: collections.deque[Delivery] = collections.deque()
         self._completed: collections.deque[tuple[int, Outcome]] = collections.deque()
         self._in_flight: dict[int, Delivery] = {}
+        self._bad: collections.deque[BadDelivery] = collections.deque()  # to answer
         self._answered: list[int] = []  # replied to, not yet acked
         self._answered_since = 0.0
         self._stopping = False
@@ -118,7 +120,8 @@ class ConsumeLoop:
                 self._publish_completed()  # the solo pool has finished them already
             self._flush_acks()
             startable = self._inbox and len(self._in_flight) < self.pool.size
-            self.transport.wait(0 if startable or self._completed else IDLE_WAIT)
+            busy = startable or self._completed or self._bad
+            self.transport.wait(0 if busy else IDLE_WAIT)
 
     def _consume(self) -> None:
         for queue in self._queues:
@@ -126,7 +129,10 @@ class ConsumeLoop:
 
     def _on_bad_delivery(self, bad: BadDelivery) -> None:
         """The transport's hook: a delivery it could not decode, or too large to take."""
-        if bad.needs_settling:
+        if bad.needs_settling and bad.reply_to:  # answered (unsigned), then rejected
+            self._bad.append(bad)  # by the loop: this runs in the middle of a read
+            self.transport.wake()
+        elif bad.needs_settling:
             self.on_bad_delivery(bad.delivery_tag, bad.reason)
         else:  # a no-ack consumer's: nothing to reject
             self.rejections.record(UNDECODABLE, bad.reason, delivery_tag=bad.delivery_tag)
@@ -216,7 +222,23 @@ class ConsumeLoop:
         if threading.get_ident() != self._loop_thread:  # the loop itself needs no wake-up
             self.transport.wake()
 
+    def _answer_bad(self) -> None:
+        """Answer the callers of undecodable deliveries that named a ``reply_to``, then
+        reject those deliveries."""
+        while self._bad:
+            bad = self._bad.popleft()
+            error = BadRequest(f"undecodable delivery: {bad.reason}", type_name=UNDECODABLE)
+            outcome = dataclasses.replace(error_outcome(self.app, error), verified=False)
+            properties = {"reply_to": bad.reply_to, "correlation_id": bad.correlation_id}
+            answer = Delivery(bad.delivery_tag, b"", properties, {}, None, None, "", "", False, "")
+            try:
+                self._reply(answer, outcome)
+            except (UnicodeError, ValueError, TypeError, OverflowError):
+                pass  # unanswerable after all: rejected all the same
+            self.on_bad_delivery(bad.delivery_tag, bad.reason)
+
     def _publish_completed(self) -> None:
+        self._answer_bad()
         while self._completed:
             tag, outcome = self._completed.popleft()
             message = self._in_flight.pop(tag)
@@ -274,6 +296,8 @@ class ConsumeLoop:
     def _oldest_outstanding(self) -> float:
         """The lowest delivery tag received and not yet answered (started or waiting)."""
         oldest: float = float("inf")
+        if self._bad:  # undecodable, to be answered and rejected
+            oldest = min(bad.delivery_tag for bad in self._bad)
         if self._in_flight:  # insertion order is start order, and requests start in order
             oldest = next(iter(self._in_flight))
         if self._inbox:

@@ -39,7 +39,15 @@ KEY_OLD = "k1:" + "o" * 32
 class ServedWorker:
     """A ``taskrpc worker`` subprocess serving one queue, its log in a file."""
 
-    def __init__(self, broker_url: str, queue: str, app: str, env: dict[str, str], log: Path):
+    def __init__(
+        self,
+        broker_url: str,
+        queue: str,
+        app: str,
+        env: dict[str, str],
+        log: Path,
+        args: tuple[str, ...] = ("-c", "2"),
+    ):
         self.broker_url, self.queue, self.log = broker_url, queue, log
         full_env = {
             **os.environ,
@@ -50,7 +58,7 @@ class ServedWorker:
         }
         with log.open("wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "taskrpc", "worker", app, "-l", "info", "-c", "2"],
+                [sys.executable, "-m", "taskrpc", "worker", app, "-l", "info", *args],
                 env=full_env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -162,7 +170,10 @@ def served(
     queue += uuid.uuid4().hex[:8]
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     app = getattr(request.module, "WORKER_APP", "tests.security.apps:app")
-    worker = ServedWorker(broker_url, queue, app, getattr(request.module, "WORKER_ENV", {}), log)
+    env = getattr(request.module, "WORKER_ENV", {})
+    pool = getattr(request, "param", None)  # a module may run its tests on every pool
+    args = ("-c", "2") if pool is None else ("-P", pool, "-c", "1" if pool == "solo" else "2")
+    worker = ServedWorker(broker_url, queue, app, env, log, args)
     yield worker
     alive = worker.alive()
     worker.stop()

@@ -105,12 +105,16 @@ def publish_frames(
     exchange: str = "",
     frame_max: int = 131072,
     announced_size: int | None = None,
+    raw_properties: bytes | None = None,
 ) -> bytes:
-    """The method, content header and body frames of one ``basic.publish``."""
+    """The method, content header and body frames of one ``basic.publish``;
+    ``raw_properties``: the flags and property bytes exactly as given instead."""
     method = struct.pack(">HHH", 60, 40, 0) + shortstr(exchange) + shortstr(routing_key) + b"\0"
-    flags, encoded = properties(props)
+    if raw_properties is None:
+        flags, encoded = properties(props)
+        raw_properties = struct.pack(">H", flags) + encoded
     size = len(body) if announced_size is None else announced_size
-    header = struct.pack(">HHQH", 60, 0, size, flags) + encoded
+    header = struct.pack(">HHQ", 60, 0, size) + raw_properties
     frames = [_frame(1, channel_id, method), _frame(2, channel_id, header)]
     chunk = frame_max - 8
     for start in range(0, len(body), chunk):

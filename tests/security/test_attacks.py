@@ -1,0 +1,104 @@
+"""Named attacks from the hostile-input review, each against a real worker process on
+every pool, published as hand-made AMQP frames.
+
+Each attack must be confined to its own delivery: the worker rejects it without requeue
+(so it can never come back to kill a restarted worker), answers the caller when it can,
+and keeps serving; ``still_serving`` then checks a good call is answered and nothing is
+left queued, and the module's teardown that the worker never died or printed a traceback.
+Nothing is restarted between attacks.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+import zlib
+from collections.abc import Iterator
+
+import pytest
+
+from taskrpc import BadRequest
+
+from .rawframes import RawPublisher, longstr, shortstr, table
+
+pytestmark = [
+    pytest.mark.broker,
+    pytest.mark.usefixtures("still_serving"),
+    pytest.mark.parametrize(
+        "served", ["solo", "threads", "processes"], indirect=True, scope="module"
+    ),
+]
+
+#: The worker replies in the request's serializer: msgpack requests get msgpack replies.
+CLIENT_OPTIONS = {"accept_replies": ("json", "msgpack")}
+
+ADD_HEADERS = table([("taskrpc-protocol", b"I\0\0\0\1"), ("taskrpc-task", b"S" + longstr(b"add"))])
+LONE_SURROGATE = b"\xed\xa0\x80"  # UTF-8 bytes of U+D800: py-amqp reads it, no one can send it
+
+
+@pytest.fixture(scope="module")
+def frames(served) -> Iterator[RawPublisher]:
+    publisher = RawPublisher(served.broker_url)
+    yield publisher
+    publisher.close()
+
+
+def test_a_reply_to_that_cannot_be_encoded_back_is_rejected(served, frames):
+    before = served.output().count("ReplyUnencodable")
+    properties = {
+        "content_type": "application/json",
+        "application_headers": ADD_HEADERS,
+        "correlation_id": uuid.uuid4().hex,
+        "reply_to": shortstr(LONE_SURROGATE),
+    }
+    frames.publish(served.queue, b'{"args": [1, 2]}', properties)
+    deadline = time.monotonic() + 10
+    while served.output().count("ReplyUnencodable") == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert served.output().count("ReplyUnencodable") == before + 1
+
+
+def test_a_correlation_id_that_cannot_be_encoded_back_is_rejected(served, frames, raw):
+    before = served.output().count("ReplyUnencodable")
+    properties = {
+        "content_type": "application/json",
+        "application_headers": ADD_HEADERS,
+        "correlation_id": shortstr(b"id-" + LONE_SURROGATE),
+        "reply_to": raw.reply_to(),
+    }
+    frames.publish(served.queue, b'{"args": [1, 2]}', properties)
+    deadline = time.monotonic() + 10
+    while served.output().count("ReplyUnencodable") == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert served.output().count("ReplyUnencodable") == before + 1
+
+
+def test_a_4_million_digit_integer_in_4_kb_is_refused_at_once(raw):
+    body = zlib.compress(b'{"args": [' + b"7" * 4_000_000 + b", 1]}", 9)
+    assert len(body) < 8 * 1024
+    started = time.monotonic()
+    result = raw.call(body, content_encoding="zlib", headers={"taskrpc-task": "add"})
+    with pytest.raises(BadRequest) as info:
+        result.get(timeout=15)
+    assert info.value.type_name == "IntegerTooLong"
+    assert time.monotonic() - started < 15  # it once took 47 s of CPU; never asserted tight
+
+
+def test_arguments_nested_past_the_budget_are_refused_before_the_task_runs(raw):
+    body = b"\x81\xa4args\x91" + b"\x91" * 1000 + b"\xc0"  # msgpack parses 1000 levels
+    result = raw.call(
+        body, content_type="application/x-msgpack", headers={"taskrpc-task": "echo.msgpack"}
+    )
+    with pytest.raises(BadRequest) as info:
+        result.get(timeout=15)
+    assert info.value.type_name == "NestingTooDeep"
+
+
+def test_an_error_reply_carries_no_traceback_by_default(raw):
+    result = raw.call(
+        json.dumps({"args": ["KeyError", "x"]}).encode(), headers={"taskrpc-task": "raise"}
+    )
+    with pytest.raises(Exception) as info:
+        result.get(timeout=15)
+    assert getattr(info.value, "remote_traceback", "missing") is None
