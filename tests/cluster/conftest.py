@@ -132,3 +132,11 @@ def _listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+@pytest.fixture
+def healthy(cluster: Cluster) -> Cluster:
+    """The cluster with all three nodes running and clustered (restarting any a test left
+    down)."""
+    cluster.heal()
+    return cluster
