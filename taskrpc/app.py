@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import threading
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
 from .codec import Codec
 from .exceptions import ConfigurationError, NotRegistered
@@ -20,7 +21,7 @@ from .policies.retry import (
 from .security import RemoteExceptionTypes
 from .serializers import Registry, default_registry
 from .settings import Settings
-from .task import Task
+from .task import CoroutineTask, FunctionTask, Task
 from .transport import tls
 from .urls import join_urls
 
@@ -29,7 +30,20 @@ if TYPE_CHECKING:
     from .client.result import AsyncResult
     from .client.sync import Client
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class TaskDecorator(Protocol):
+    """What ``@app.task(...)`` with options returns: it turns a function into a task."""
+
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> CoroutineTask[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> FunctionTask[P, R]: ...
 
 
 class App:
@@ -130,11 +144,18 @@ class App:
         return f"<App {self.name!r} broker={self.settings.safe_broker_url!r}>"
 
     @overload
-    def task(self, fn: F, /) -> Task[Any, Any]: ...
+    def task(  # type: ignore[overload-overlap]
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> CoroutineTask[P, R]: ...
+
+    @overload
+    def task(self, fn: Callable[P, R], /) -> FunctionTask[P, R]: ...
 
     @overload
     def task(
         self,
+        fn: None = None,
+        /,
         *,
         name: str | None = None,
         queue: str | None = None,
@@ -144,7 +165,8 @@ class App:
         serializer: str | None = None,
         reply_serializer: str | None = None,
         bare: bool = False,
-    ) -> Callable[[F], Task[Any, Any]]: ...
+        throws: tuple[type[BaseException], ...] = (),
+    ) -> TaskDecorator: ...
 
     def task(
         self,
@@ -159,6 +181,7 @@ class App:
         serializer: str | None = None,
         reply_serializer: str | None = None,
         bare: bool = False,
+        throws: tuple[type[BaseException], ...] = (),
     ) -> Any:
         """Register a function as a task; use bare (``@app.task``) or with options.
 
@@ -176,6 +199,8 @@ class App:
             bare: Also answer plain AMQP clients on its queue: a message with no taskrpc
                 headers is decoded with ``serializer`` (e.g. ``"text"``) as the task's
                 argument, and the reply body is the bare result.
+            throws: Exception types the task raises as part of its contract (e.g.
+                ``(OutOfStock,)``): their failures are logged at WARNING, others at ERROR.
 
         Raises:
             ConfigurationError: Another task already has that name, or another bare task
@@ -191,7 +216,8 @@ class App:
             task_name = name or f"{func.__module__}.{func.__qualname__}"
             if task_name in self.tasks:
                 raise ConfigurationError(f"a task named {task_name!r} is already registered")
-            task: Task[Any, Any] = Task(
+            kind = CoroutineTask if inspect.iscoroutinefunction(func) else FunctionTask
+            task: Task[Any, Any] = kind(
                 self,
                 func,
                 name=task_name,
@@ -202,6 +228,7 @@ class App:
                 serializer=serializer,
                 reply_serializer=reply_serializer,
                 bare=bare,
+                throws=throws,
             )
             if bare and self.bare_task(task.queue) is not None:
                 raise ConfigurationError(f"another bare task already serves {task.queue!r}")
@@ -300,6 +327,9 @@ class App:
         serializer: str | None = None,
     ) -> AsyncResult[Any]:
         """Call a task by name, without importing its code; the result is plain JSON data."""
+        known = self.tasks.get(name)
+        if known is not None:
+            known.check_call(args, kwargs)
         return self.client.send(
             name,
             args,

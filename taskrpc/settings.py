@@ -48,15 +48,15 @@ class Settings:
     duplicate_window: int = 10_000
     #: Seconds to wait for a broker connection before giving up.
     connect_timeout: float = 5.0
-    #: TLS (``amqps://`` URLs only): CA certificates (a PEM file) that sign the broker's
+    #: For TLS (``amqps://`` URLs only), the CA certificates (a PEM file) that sign the broker's
     #: certificate; empty: the CAs this system trusts.
     broker_tls_ca: str = ""
-    #: TLS: a client certificate (PEM file) for a broker that asks for one.
+    #: For TLS, a client certificate (PEM file) for a broker that asks for one.
     broker_tls_cert: str = ""
-    #: TLS: the client certificate's private key (unencrypted PEM), unless it is in
+    #: For TLS, the client certificate's private key (unencrypted PEM), unless it is in
     #: ``broker_tls_cert``.
     broker_tls_key: str = ""
-    #: TLS: check that the broker's certificate names the URL's host. The certificate
+    #: For TLS, check that the broker's certificate names the URL's host. The certificate
     #: itself is always verified.
     broker_tls_verify_hostname: bool = True
     #: Largest message body, in bytes, a client sends or a worker accepts (also the most a
@@ -83,9 +83,27 @@ class Settings:
     #: Use RabbitMQ's direct reply-to (``amq.rabbitmq.reply-to``) instead of a callback
     #: queue per client. RabbitMQ only; see the performance guide for when it pays.
     direct_reply_to: bool = False
+    #: The type of task queues, ``"classic"`` (declared with no type argument, as ever)
+    #: or ``"quorum"`` (replicated; see the deploying guide). Client and worker must agree.
+    queue_type: str = "classic"
+    #: Per-queue exceptions to ``queue_type``: ``"queue=type"`` entries (comma-separated
+    #: in the environment), e.g. ``("orders=quorum",)``.
+    queue_types: tuple[str, ...] = ()
+    #: For quorum queues, the deliveries of a request beyond the first before it is
+    #: dead-lettered (``x-delivery-limit``), e.g. when it kills every worker that takes it.
+    delivery_limit: int = 5
+    #: For quorum queues, the dead-letter exchange and queue (one name) the worker
+    #: declares and answers poison requests from; ``""`` turns dead-lettering off.
+    dead_letter_queue: str = "taskrpc.dead"
     #: Mark requests persistent (delivery mode 2); off by default, since an RPC call
     #: rarely outlives a broker restart.
     persistent_requests: bool = False
+
+    # -- Calling tasks (checks, jobs) --
+    #: Validate a call's arguments against the task's signature on the caller, before
+    #: sending, when this app knows the task; a wrong call fails there with the
+    #: ``InvalidArguments`` the worker would have answered.
+    check_arguments: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -109,6 +127,14 @@ class Settings:
     def __post_init__(self) -> None:
         if not isinstance(self.broker_url, str):  # a list of nodes
             object.__setattr__(self, "broker_url", join_urls(self.broker_url))
+        from .queues import check_type, per_queue_types
+
+        check_type(self.queue_type)
+        per_queue_types(self)
+        if self.delivery_limit < 1:
+            raise ConfigurationError(
+                f"delivery_limit must be at least 1, got {self.delivery_limit}"
+            )
 
     def __repr__(self) -> str:
         shown = ", ".join(

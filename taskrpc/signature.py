@@ -110,7 +110,7 @@ def _arguments_model(
 ) -> type[pydantic.BaseModel]:
     fields: dict[str, Any] = {}
     for name, param in sig.parameters.items():
-        annotation = hints.get(name, Any)
+        annotation: Any = hints.get(name, Any)
         if param.kind is _VAR_POSITIONAL:
             annotation = tuple[annotation, ...]
         elif param.kind is _VAR_KEYWORD:
@@ -119,7 +119,7 @@ def _arguments_model(
         if param.kind in (_VAR_POSITIONAL, _VAR_KEYWORD):
             default = ...
         fields[name] = (annotation, default)
-    return pydantic.create_model(  # type: ignore[call-overload,no-any-return]
+    return pydantic.create_model(
         f"{fn.__name__}_arguments", __config__=pydantic.ConfigDict(extra="forbid"), **fields
     )
 

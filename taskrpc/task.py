@@ -1,11 +1,18 @@
-"""Task: a function registered with an app, callable locally or on a worker."""
+"""Task: a function registered with an app, callable locally or on a worker.
+
+A task is generic over the function's parameters and its result,
+``Task[P, R]``: a type checker sees ``add.delay(1, 2)`` as a call of
+``add(x: int, y: int)`` and ``add.delay(1, 2).get()`` as an ``int``. Coroutine
+functions become tasks whose result type is what the coroutine returns.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from .policies import RetryPolicy, TimeoutPolicy
@@ -20,6 +27,23 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CallOptions:
+    """How one call is sent; every field ``None`` means "the task's, else the app's".
+
+    Parameters:
+        timeout: Seconds the call may take, from now.
+        queue: Route to this queue instead of the task's own.
+        publish_retry: How the client publishes again when that is provably safe.
+        serializer: Serializer of the request and its reply, e.g. ``"msgpack"``.
+    """
+
+    timeout: float | None = None
+    queue: str | None = None
+    publish_retry: RetryPolicy | None = None
+    serializer: str | None = None
+
+
 class Task(Generic[P, R]):
     """A registered function. Calling it runs it here; :meth:`delay` runs it on a worker.
 
@@ -28,7 +52,8 @@ class Task(Generic[P, R]):
     Attributes:
         name: The name the task is registered and requested under.
         queue: The queue its requests are routed to.
-        retry: Retry policy for failures of the task itself (``None``: the app's).
+        retry: Retry policy for failures of the task itself on the worker (``None``: the
+            app's). Publishing again is a different thing, named ``publish_retry``.
         timeouts: Call deadline and run-time limits (``None``: the app's).
         idempotent: Running it twice is harmless, so the client may resend it on its own.
         serializer: Serializer of its requests (``None``: the app's); for a bare task, the
@@ -36,13 +61,15 @@ class Task(Generic[P, R]):
         reply_serializer: Serializer of its replies (``None``: the request's).
         bare: Serve requests without taskrpc headers on its queue: the body, decoded with
             ``serializer``, is the argument; the reply body is the bare result.
+        throws: Exception types that are part of the task's contract: a failure with one
+            is logged at WARNING, any other at ERROR (both with the traceback).
         signature: Argument and result validation derived from the type hints.
     """
 
     def __init__(
         self,
         app: App,
-        fn: Callable[P, R],
+        fn: Callable[P, Any],
         *,
         name: str,
         queue: str | None,
@@ -52,6 +79,7 @@ class Task(Generic[P, R]):
         serializer: str | None = None,
         reply_serializer: str | None = None,
         bare: bool = False,
+        throws: tuple[type[BaseException], ...] = (),
     ) -> None:
         self.app = app
         self.fn = fn
@@ -63,30 +91,59 @@ class Task(Generic[P, R]):
         self.serializer = serializer
         self.reply_serializer = reply_serializer
         self.bare = bare
+        self.throws = throws
         self.signature = Signature(fn)
         self.is_async = inspect.iscoroutinefunction(fn)
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     @property
     def queue(self) -> str:
         """The task's own queue, or else the app's default queue (read at call time)."""
         return self._queue or self.app.settings.default_queue
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run the function in this process, without validation, as a plain call would."""
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """Run the function in this process, without validation, as a plain call would.
+
+        Typed in the subclasses: a plain function's result, or a coroutine to await.
+        """
         return self.fn(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"<Task {self.name!r} queue={self.queue!r}>"
 
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
-        """Send a request to run the task on a worker, with the app's default timeout.
+        """Send a request to run the task on a worker, with the task's default options.
+
+        Raises:
+            InvalidArguments: The arguments do not fit the task's signature (checked here,
+                before anything is sent).
 
         Example:
             >>> fib.delay(30).get(timeout=5)  # doctest: +SKIP
             832040
         """
-        return self.apply_async(args, kwargs)
+        return self.with_options().delay(*args, **kwargs)
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        queue: str | None = None,
+        publish_retry: RetryPolicy | None = None,
+        serializer: str | None = None,
+    ) -> BoundCall[P, R]:
+        """This task with call options, its calls still checked by the type checker.
+
+        :meth:`apply_async` takes ``args`` and ``kwargs`` as a tuple and a dict, which a
+        type checker cannot match against the task's signature; this can.
+
+        Example:
+            >>> add.with_options(timeout=5, queue="urgent").delay(1, 2)  # doctest: +SKIP
+        """
+        options = CallOptions(
+            timeout=timeout, queue=queue, publish_retry=publish_retry, serializer=serializer
+        )
+        return BoundCall(self, options)
 
     def apply_async(
         self,
@@ -95,27 +152,33 @@ class Task(Generic[P, R]):
         *,
         timeout: float | None = None,
         queue: str | None = None,
-        retry: RetryPolicy | None = None,
+        publish_retry: RetryPolicy | None = None,
         serializer: str | None = None,
     ) -> AsyncResult[R]:
-        """Send a request with explicit options.
+        """Send a request with explicit options (the Celery shape: ``args`` and ``kwargs``).
 
         Parameters:
-            args: Positional arguments.
-            kwargs: Keyword arguments.
+            args: Positional arguments, a tuple or a list.
+            kwargs: Keyword arguments, a dict.
             timeout: Seconds the call may take, from now; ``None`` uses the task's
                 ``timeouts.call``, else the app's ``default_timeout``.
             queue: Route to this queue instead of the task's own.
-            retry: How the client publishes again when that is safe (``None``: the app's
-                ``publish_retry`` policy).
+            publish_retry: How the client publishes again when that is safe (``None``: the
+                app's ``publish_retry`` policy).
             serializer: Serializer of this request and its reply (``None``: the task's,
                 else the app's); e.g. ``"msgpack"``.
 
         Returns:
             A handle whose :meth:`~taskrpc.AsyncResult.get` returns the validated result.
+
+        Raises:
+            TypeError: ``args`` is not a tuple or list, or ``kwargs`` not a dict.
+            InvalidArguments: The arguments do not fit the task's signature.
         """
-        options = self._send_options(timeout, queue, retry, serializer)
-        return self.app.client.send(self.name, args, kwargs, **options)
+        options = CallOptions(
+            timeout=timeout, queue=queue, publish_retry=publish_retry, serializer=serializer
+        )
+        return self._send(args, kwargs, options)
 
     async def send_async(
         self,
@@ -124,7 +187,7 @@ class Task(Generic[P, R]):
         *,
         timeout: float | None = None,
         queue: str | None = None,
-        retry: RetryPolicy | None = None,
+        publish_retry: RetryPolicy | None = None,
         serializer: str | None = None,
     ) -> AsyncCall[R]:
         """Like :meth:`apply_async`, through the app's asyncio client; await the handle.
@@ -134,27 +197,10 @@ class Task(Generic[P, R]):
             >>> await call  # doctest: +SKIP
             832040
         """
-        options = self._send_options(timeout, queue, retry, serializer)
-        return await self.app.async_client.send(self.name, args, kwargs, **options)
-
-    def _send_options(
-        self,
-        timeout: float | None,
-        queue: str | None,
-        retry: RetryPolicy | None,
-        serializer: str | None,
-    ) -> dict[str, Any]:
-        """A call's options with this task's defaults filled in (both clients take them)."""
-        if timeout is None and self.timeouts is not None:
-            timeout = self.timeouts.call
-        return {
-            "timeout": timeout,
-            "queue": queue or self.queue,
-            "load_result": self.signature.load_result,
-            "retry": retry,
-            "idempotent": self.idempotent,
-            "serializer": serializer,
-        }
+        options = CallOptions(
+            timeout=timeout, queue=queue, publish_retry=publish_retry, serializer=serializer
+        )
+        return await self._send_async(args, kwargs, options)
 
     async def call_async(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the task on a worker and await its result (the asyncio :meth:`delay`).
@@ -163,16 +209,107 @@ class Task(Generic[P, R]):
             >>> await fib.call_async(30)  # doctest: +SKIP
             832040
         """
-        return await (await self.send_async(args, kwargs))
+        return await self.with_options().call_async(*args, **kwargs)
 
-    def run(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    def run(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the task here as a worker would: validate the arguments, run the function,
+        validate the result. A coroutine function runs to completion in a fresh event loop.
+
+        Raises:
+            InvalidArguments: The arguments do not fit the signature.
+        """
+        value = self.execute(list(args), dict(kwargs))
+        return self.signature.load_result(self.signature.dump_result(value))  # type: ignore[no-any-return]
+
+    def execute(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Validate the arguments, run the function and return what it returned.
 
         This is what a worker does with a request. Coroutine functions run to completion
         in a fresh event loop.
         """
         call_args, call_kwargs = self.signature.validate(args, kwargs)
-        value = self.fn(*call_args, **call_kwargs)  # type: ignore[arg-type]
+        value = self.fn(*call_args, **call_kwargs)
         if self.is_async:
-            value = asyncio.run(value)  # type: ignore[arg-type]
+            value = asyncio.run(value)
         return value
+
+    def check_call(self, args: Any, kwargs: Any) -> None:
+        """Check a call's shape and arguments here, before anything is sent.
+
+        Raises:
+            TypeError: ``args`` is not a tuple or list, or ``kwargs`` not a dict or ``None``.
+            InvalidArguments: The arguments do not fit the signature (the same error, with
+                the same ``details``, that the worker would answer).
+        """
+        if not isinstance(args, (tuple, list)):
+            raise TypeError(
+                f"{self.name}: args must be a tuple or a list, got {type(args).__name__} "
+                "(apply_async takes the arguments as one tuple: apply_async((1, 2)))"
+            )
+        if kwargs is not None and not isinstance(kwargs, dict):
+            raise TypeError(f"{self.name}: kwargs must be a dict, got {type(kwargs).__name__}")
+        if self.bare or not self.app.settings.check_arguments:
+            return
+        self.signature.validate(list(args), dict(kwargs or {}))
+
+    def _client_options(self, options: CallOptions) -> dict[str, Any]:
+        """A call's options with this task's defaults filled in (both clients take them)."""
+        timeout = options.timeout
+        if timeout is None and self.timeouts is not None:
+            timeout = self.timeouts.call
+        return {
+            "timeout": timeout,
+            "queue": options.queue or self.queue,
+            "load_result": self.signature.load_result,
+            "retry": options.publish_retry,
+            "idempotent": self.idempotent,
+            "serializer": options.serializer,
+        }
+
+    def _send(self, args: Any, kwargs: Any, options: CallOptions) -> AsyncResult[R]:
+        self.check_call(args, kwargs)
+        return self.app.client.send(self.name, args, kwargs, **self._client_options(options))
+
+    async def _send_async(self, args: Any, kwargs: Any, options: CallOptions) -> AsyncCall[R]:
+        self.check_call(args, kwargs)
+        client = self.app.async_client
+        return await client.send(self.name, args, kwargs, **self._client_options(options))
+
+
+class FunctionTask(Task[P, R]):
+    """A task made from a plain function: calling it here returns its result."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the function in this process, without validation, as a plain call would."""
+        return self.fn(*args, **kwargs)  # type: ignore[no-any-return]
+
+
+class CoroutineTask(Task[P, R]):
+    """A task made from a coroutine function: calling it here returns a coroutine."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+        """Call the coroutine function in this process (await the result)."""
+        return self.fn(*args, **kwargs)  # type: ignore[no-any-return]
+
+
+class BoundCall(Generic[P, R]):
+    """A task with fixed call options; made by :meth:`Task.with_options`."""
+
+    def __init__(self, task: Task[P, R], options: CallOptions) -> None:
+        self.task = task
+        self.options = options
+
+    def __repr__(self) -> str:
+        return f"<BoundCall {self.task.name!r} {self.options}>"
+
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
+        """Send the request with these options; see :meth:`Task.delay`."""
+        return self.task._send(args, kwargs, self.options)
+
+    async def send_async(self, *args: P.args, **kwargs: P.kwargs) -> AsyncCall[R]:
+        """Send the request through the asyncio client; await the returned handle."""
+        return await self.task._send_async(args, kwargs, self.options)
+
+    async def call_async(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Send the request through the asyncio client and await its result."""
+        return await (await self.task._send_async(args, kwargs, self.options))

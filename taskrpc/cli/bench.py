@@ -124,7 +124,7 @@ def bench(
 ) -> None:
     """Benchmark taskrpc against raw kombu on the same broker, interleaved over rounds.
 
-    Starts a ``taskrpc worker`` and a raw-kombu server, each on a fresh queue, and calls
+    Starts a "taskrpc worker" and a raw-kombu server, each on a fresh queue, and calls
     fib(30) on both: one call at a time (p50/p99 latency), then with --in-flight calls
     outstanding (throughput). Prints medians over rounds and the taskrpc/baseline ratios.
     Exits 1 if a server fails, 4 if the broker is unreachable.

@@ -37,9 +37,18 @@ def load_app(path: str) -> App:
         raise click.BadParameter(f"cannot import {module_name!r}: {exc}", param_hint="APP") from exc
     except ConfigurationError as exc:  # e.g. a malformed TASKRPC_* variable
         raise click.UsageError(f"{module_name}: {exc}") from exc
-    app: Any = getattr(module, attribute or "app", None)
+    name = attribute or "app"
+    if not hasattr(module, name):
+        apps = sorted(k for k, v in vars(module).items() if isinstance(v, App))
+        hint = f"; its apps: {', '.join(apps)}" if apps else ""
+        raise click.BadParameter(
+            f"module {module_name!r} has no attribute {name!r}{hint}", param_hint="APP"
+        )
+    app: Any = getattr(module, name)
     if not isinstance(app, App):
-        raise click.BadParameter(f"{path!r} is not a taskrpc.App", param_hint="APP")
+        raise click.BadParameter(
+            f"{module_name}:{name} is a {type(app).__name__}, not a taskrpc.App", param_hint="APP"
+        )
     return app
 
 

@@ -46,7 +46,7 @@ def worker(
     prefetch: int | None,
     loglevel: str,
 ) -> None:
-    """Serve the tasks of APP (``module:attribute``, e.g. ``taskrpc.fibonacci:app``).
+    """Serve the tasks of APP (module:attribute, e.g. taskrpc.fibonacci:app).
 
     SIGTERM or a first Ctrl-C stops taking requests, finishes the ones in hand and
     exits 0; a second Ctrl-C exits at once, leaving unacked requests to the broker.

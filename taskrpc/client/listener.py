@@ -27,6 +27,7 @@ from kombu.message import Message
 
 from ..exceptions import BrokerError, ConnectionLost, Unroutable
 from ..policies import RetryPolicy
+from ..queues import explain_refusal
 from ..settings import Settings
 from ..transport import EventPump, connect, declare_task_queues, task_exchange
 from ..transport.connection import is_virtual
@@ -363,8 +364,10 @@ class ReplyListener:
             try:
                 declare_task_queues(channel, self._settings, [request.queue])
             except self._channel_errors as exc:  # e.g. declared with other arguments
+                hint = explain_refusal(str(exc))
                 self._router.fail(
-                    call, BrokerError(f"cannot declare queue {request.queue!r}: {exc}")
+                    call,
+                    BrokerError(f"cannot declare queue {request.queue!r}: {hint or exc}"),
                 )
                 raise  # the channel is closed: reconnect, without resending this call
             self._declared.add(request.queue)

@@ -8,6 +8,7 @@ from kombu import Connection, Exchange, Queue
 from kombu.transport.virtual import Channel as VirtualChannel
 
 from ..exceptions import BrokerError
+from ..queues import queue_arguments
 from ..settings import Settings
 from . import tls
 from .nodes import BrokerNodes
@@ -61,7 +62,13 @@ def task_exchange(settings: Settings) -> Exchange:
 
 def task_queue(settings: Settings, name: str) -> Queue:
     """A task queue, bound to the exchange with its own name as routing key."""
-    return Queue(name, task_exchange(settings), routing_key=name, durable=True)
+    return Queue(
+        name,
+        task_exchange(settings),
+        routing_key=name,
+        durable=True,
+        queue_arguments=queue_arguments(settings, name),
+    )
 
 
 def declare_task_queues(channel: object, settings: Settings, names: Iterable[str]) -> list[Queue]:

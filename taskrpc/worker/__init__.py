@@ -7,6 +7,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import BrokerError, ConfigurationError
+from ..queues import explain_refusal
 from ..transport import connect
 from ..transport.nodes import BrokerNodes
 from .consumer import ConsumeLoop, RecentReplies
@@ -89,6 +90,13 @@ class Worker:
                     "(threads cannot be killed)",
                     task.name,
                 )
+            if soft is not None and self.pool_kind == "threads":
+                logger.warning(
+                    "task %s has a soft time limit, which the threads pool does not enforce "
+                    "(the alarm signal reaches only the main thread); use the processes or "
+                    "solo pool for it",
+                    task.name,
+                )
 
     def run(self) -> None:
         """Serve until :meth:`stop`; then finish and ack the requests in hand and return.
@@ -164,9 +172,11 @@ class Worker:
                 self._serve(connection)
                 return
             except _refusals(connection) as exc:
-                raise ConfigurationError(
-                    f"the broker refused the worker's setup ({exc}); "
+                hint = explain_refusal(str(exc)) or (
                     "is a queue declared with other arguments, or a permission missing?"
+                )
+                raise ConfigurationError(
+                    f"the broker refused the worker's setup ({exc}); {hint}"
                 ) from exc
             except _recoverable_errors(connection) as exc:
                 logger.warning(

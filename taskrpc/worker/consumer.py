@@ -26,6 +26,7 @@ from ..transport.connection import is_virtual
 from ..transport.publish import acker, is_amqp_channel, publisher
 from .admission import admit
 from .executor import Job
+from .poison import declare_dead_letters, delivery_count, settle_dead_letter
 from .pools import Pool
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class ConsumeLoop:
         # kombu's in-process transports ignore ``multiple`` (and their tags are strings).
         self._multiple_acks = not is_virtual(connection)
         self._queues = declare_task_queues(self._channel, app.settings, queues)
+        self._queues += declare_dead_letters(self._channel, app.settings, queues)
         self._consumer_tags: list[str] = []
         self._consumer: Consumer | None = None
         self._inbox: collections.deque[Delivery] = collections.deque()
@@ -168,6 +170,11 @@ class ConsumeLoop:
             logger.warning(
                 "redelivered request %s [%s]: it may have run before", job.task, job.request_id
             )
+        dead = settle_dead_letter(self.app, message, job)  # a poison request's answer
+        if dead is not None:
+            self._in_flight[tag], outcome = dead
+            self._on_done(tag, outcome)
+            return
         refused = admit(self.app, job)  # size, headers, signature: before any decoding
         if refused is not None:
             self._on_done(tag, refused)
@@ -335,6 +342,7 @@ def _job_of(message: Delivery, app: App) -> Job:
     task = headers.get(HEADER_TASK)
     deadline = headers.get(HEADER_DEADLINE)
     routing_key = str(message.delivery_info.get("routing_key") or "")
+    redelivered = bool(message.delivery_info.get("redelivered"))
     plain = not any(str(name).startswith("taskrpc-") for name in headers)
     bare = app.bare_task(routing_key) if plain else None  # a plain client, on a bare queue
     if bare is not None:
@@ -347,7 +355,8 @@ def _job_of(message: Delivery, app: App) -> Job:
         content_encoding=message.content_encoding or None,
         headers=headers,
         deadline=float(deadline) if isinstance(deadline, (int, float)) else None,
-        redelivered=bool(message.delivery_info.get("redelivered")),
+        redelivered=redelivered,
+        delivery_count=delivery_count(headers, redelivered),
         reply_to=properties.get("reply_to") or None,
         routing_key=routing_key,
         bare=bare is not None,

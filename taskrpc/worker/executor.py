@@ -19,6 +19,7 @@ from ..context import RequestContext, set_current
 from ..exceptions import (
     BadRequest,
     DeadlineExceeded,
+    InvalidArguments,
     InvalidResult,
     PayloadTooLarge,
     RemoteError,
@@ -50,6 +51,8 @@ class Job:
     #: Absolute deadline, seconds since the epoch, or ``None``.
     deadline: float | None = None
     redelivered: bool = False
+    #: Earlier deliveries (a quorum queue's ``x-delivery-count``; else 1 if redelivered).
+    delivery_count: int = 0
     #: The ``reply_to`` property, if any.
     reply_to: str | None = None
     #: The routing key it arrived with (the queue's name, for taskrpc's bindings).
@@ -70,13 +73,32 @@ def execute(app: App, job: Job) -> Outcome:
     )
     try:
         reply = ReplyBody(ok=True, result=_run(app, job))
-    except RemoteError as exc:
+    except _REFUSALS as exc:
         logger.warning("request %s [%s] refused: %s", job.task, job.request_id, exc)
         reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(exc))
     except Exception as exc:
-        logger.info("task %s [%s] raised %s", job.task, job.request_id, type(exc).__name__)
+        log_failure(task, job, exc)
         reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(exc))
     return encode_reply(app, reply, serializer)
+
+
+#: Requests a worker does not run: it answers why, and logs one line without a traceback.
+_REFUSALS = (UnknownTask, BadRequest, InvalidArguments, DeadlineExceeded)
+
+
+def log_failure(task: Task[Any, Any] | None, job: Job, exc: BaseException) -> None:
+    """Log a failed run with its message and traceback: at WARNING if the task declares
+    the error as expected (``throws=``), else at ERROR."""
+    expected = task is not None and isinstance(exc, task.throws)
+    logger.log(
+        logging.WARNING if expected else logging.ERROR,
+        "task %s [%s] failed: %s: %s",
+        job.task,
+        job.request_id,
+        type(exc).__name__,
+        exc,
+        exc_info=exc,
+    )
 
 
 def error_outcome(app: App, error: RemoteError, content_type: str | None = None) -> Outcome:
@@ -137,11 +159,12 @@ def _run_with_retries(app: App, task: Task[Any, Any], job: Job, request: Request
             last_error=last_error,
             deadline=job.deadline,
             redelivered=job.redelivered,
+            delivery_count=job.delivery_count,
         )
         token = set_current(context)
         run_hooks(app.middleware, "before_task", context)
         try:
-            value = task.run(request.args, request.kwargs)
+            value = task.execute(request.args, request.kwargs)
             run_hooks(reversed(app.middleware), "after_task", context, None)
             return value
         except SoftTimeLimitExceeded as exc:

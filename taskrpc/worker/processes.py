@@ -151,7 +151,7 @@ class ProcessPool:
                     self._answer(child, outcome)
                     continue
             if not child.process.is_alive() or child.process.sentinel in ready:
-                self._replace(index, WorkerLost("the pool process running the task died"))
+                self._replace(index, WorkerLost(_how_it_died(child.process)))
             elif child.hard_deadline is not None and now >= child.hard_deadline:
                 child.process.kill()
                 child.process.join()
@@ -187,6 +187,21 @@ class ProcessPool:
             done(error_outcome(self._app, error, job.content_type))
         if not self._closing:
             self._children[index] = _Child(self._app, self._context)
+
+
+def _how_it_died(process: Any) -> str:
+    """Why a pool process is gone, with its exit code or the signal that killed it."""
+    process.join(timeout=1)
+    code = process.exitcode
+    if code is None:
+        return f"the pool process {process.pid} running the task died"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "unknown signal"
+        return f"the pool process {process.pid} running the task was killed by {name} ({-code})"
+    return f"the pool process {process.pid} running the task exited with code {code}"
 
 
 def _child_main(app: App, conn: Connection) -> None:
