@@ -39,6 +39,10 @@ from ._link import Direction, Fault, Link, Pipe
 
 __all__ = ["Direction", "Fault", "FaultProxy", "Link"]
 
+# Defined in ._link (which needs them and is imported here); public, and documented, here.
+for _public in (Direction, Fault, Link):
+    _public.__module__ = __name__
+
 _T = TypeVar("_T")
 
 

@@ -114,8 +114,8 @@ def test_a_blackholed_worker_stalls_no_call_and_the_other_worker_takes_over(
             time.sleep(3)
             cut = time.monotonic()
             proxy.set(BLACKHOLE)
-            assert wait_until(lambda: consumers(broker_url, unique_queue) == 1, 30)
-            dropped_after = time.monotonic() - cut
+            dropped = wait_until(lambda: consumers(broker_url, unique_queue) == 1, 30)
+            dropped_after = time.monotonic() - cut if dropped else float("inf")
             time.sleep(max(0.0, cut + blackhole_seconds - time.monotonic()))
             proxy.set(Fault())
             healed = time.monotonic()
