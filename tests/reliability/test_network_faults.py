@@ -101,6 +101,7 @@ def tally_calls(calls: list[Call], should_succeed) -> Tally:
     return tally
 
 
+@pytest.mark.timeout(180)
 def test_a_blackholed_worker_stalls_no_call_and_the_other_worker_takes_over(
     broker_url, unique_queue, proxy, workers, tmp_path, capsys
 ):
@@ -146,6 +147,7 @@ def test_a_blackholed_worker_stalls_no_call_and_the_other_worker_takes_over(
     assert any(c.pid == cut_off.process.pid for c in after), "the returned worker got no call"
 
 
+@pytest.mark.timeout(90)
 def test_a_client_whose_link_is_blackholed_fails_or_resends_pending_calls_in_time(
     broker_url, unique_queue, proxy, workers, tmp_path, capsys
 ):
@@ -218,6 +220,7 @@ def recovered(echo, within: float = 30.0) -> bool:
     return False
 
 
+@pytest.mark.timeout(120)
 def test_frames_sliced_byte_by_byte_or_cut_mid_frame_never_decode_wrong(
     broker_url, unique_queue, workers, tmp_path, capsys
 ):
