@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from taskrpc import App, TaskRPCError
+from taskrpc import App, ConnectionLost, TaskRPCError
 from taskrpc.testing.broker import queue_state
 from taskrpc.testing.proxy import Direction, Fault, FaultProxy
 from tests.netsupport import Call, CallStream, Tally, Worker, wait_until
@@ -264,3 +264,28 @@ def test_frames_sliced_byte_by_byte_or_cut_mid_frame_never_decode_wrong(
     )
     assert sliced_ok == len(values) * 2 and cuts >= 10
     assert tally["wrong"] == 0 and tally["hung"] == 0 and tally["lost"] == 0, tally.table("")
+
+
+@pytest.mark.timeout(90)
+def test_the_testing_guides_partition_example_holds(broker_url, unique_queue, start_worker):
+    """docs/guide/testing.rst, "Breaking the network": a partition, then healed."""
+    parts = urlsplit(broker_url)
+    with FaultProxy((parts.hostname or "127.0.0.1", parts.port or 5672)) as proxy:
+        app = App("shop", broker_url=proxy.url(broker_url), default_queue=unique_queue)
+
+        @app.task
+        def add(x: int, y: int) -> int:
+            return x + y
+
+        try:
+            start_worker(app)  # the worker connects through the proxy too
+            assert add.delay(2, 3).get(timeout=10) == 5
+            proxy.set(Fault(blackhole=Direction.BOTH))
+            started = time.monotonic()
+            with pytest.raises(ConnectionLost):
+                add.apply_async((2, 3), timeout=30).get()
+            assert time.monotonic() - started < 3 * HEARTBEAT + 3
+            proxy.set(Fault())
+            assert add.apply_async((2, 3), timeout=30).get() == 5
+        finally:
+            app.close()
