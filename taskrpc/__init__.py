@@ -27,6 +27,7 @@ from .exceptions import (
     PayloadTooLarge,
     PoisonRequest,
     RemoteError,
+    Revoked,
     SoftTimeLimitExceeded,
     TaskRPCError,
     TimeLimitExceeded,
@@ -35,6 +36,7 @@ from .exceptions import (
     Unroutable,
     WorkerLost,
 )
+from .fanout import as_completed, as_completed_async, gather, gather_async
 from .messages import PROTOCOL_VERSION
 from .middleware import Middleware
 from .policies import RetryPolicy, TimeoutPolicy
@@ -81,6 +83,11 @@ __all__ = [
     "Unroutable",
     "Worker",
     "WorkerLost",
+    "Revoked",
     "__version__",
+    "as_completed",
+    "as_completed_async",
     "current_request",
+    "gather",
+    "gather_async",
 ]

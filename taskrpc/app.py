@@ -166,6 +166,7 @@ class App:
         reply_serializer: str | None = None,
         bare: bool = False,
         throws: tuple[type[BaseException], ...] = (),
+        rate_limit: str | None = None,
     ) -> TaskDecorator: ...
 
     def task(
@@ -182,6 +183,7 @@ class App:
         reply_serializer: str | None = None,
         bare: bool = False,
         throws: tuple[type[BaseException], ...] = (),
+        rate_limit: str | None = None,
     ) -> Any:
         """Register a function as a task; use bare (``@app.task``) or with options.
 
@@ -201,6 +203,9 @@ class App:
                 argument, and the reply body is the bare result.
             throws: Exception types the task raises as part of its contract (e.g.
                 ``(OutOfStock,)``): their failures are logged at WARNING, others at ERROR.
+            rate_limit: Most runs of the task per second, minute or hour on each worker
+                (``"100/s"``, ``"10/m"``, ``"5/h"``; a token bucket without bursts).
+                Requests over the limit wait on the worker without holding up others.
 
         Raises:
             ConfigurationError: Another task already has that name, or another bare task
@@ -229,6 +234,7 @@ class App:
                 reply_serializer=reply_serializer,
                 bare=bare,
                 throws=throws,
+                rate_limit=rate_limit,
             )
             if bare and self.bare_task(task.queue) is not None:
                 raise ConfigurationError(f"another bare task already serves {task.queue!r}")
@@ -266,6 +272,29 @@ class App:
     def add_middleware(self, middleware: Middleware) -> None:
         """Add worker hooks; ``before_*`` hooks run in the order added, ``after_*`` reversed."""
         self.middleware.append(middleware)
+
+    def revoke(
+        self, *request_ids: str, terminate: bool = False, timeout: float = 1.0
+    ) -> list[dict[str, Any]]:
+        """Ask every live worker of this app not to start the requests ``request_ids``.
+
+        Workers remember a revoked id for an hour (it cannot outlive a request's
+        deadline anyway) and answer such a request with :class:`~taskrpc.Revoked`.
+        ``terminate=True`` also stops one already running, where the pool can (the
+        processes pool kills its child); elsewhere it runs to its end.
+
+        Returns:
+            The answers of the workers reached within ``timeout`` seconds; each names
+            the ids ``running`` there and those ``interrupted``.
+
+        Example:
+            >>> result = add.delay(1, 2)  # doctest: +SKIP
+            >>> app.revoke(result.id)  # doctest: +SKIP
+        """
+        from .control import broadcast
+
+        arguments = {"ids": list(request_ids), "terminate": terminate}
+        return broadcast(self, "revoke", arguments, timeout=timeout)
 
     def get_task(self, name: str) -> Task[Any, Any]:
         """Return the task registered as ``name``, or, failing that, the one whose

@@ -21,8 +21,9 @@ Every exception taskrpc raises derives from :class:`TaskRPCError`::
         ├── BadRequest            the request could not be decoded
         ├── DeadlineExceeded      the request reached a worker too late and was not run
         ├── TimeLimitExceeded     the task ran past its time limit and was stopped
-        └── WorkerLost            the process running the task died
-            └── PoisonRequest     ... every time: dead-lettered after its delivery limit
+        ├── WorkerLost            the process running the task died
+        │   └── PoisonRequest     ... every time: dead-lettered after its delivery limit
+        └── Revoked               the request was revoked (``taskrpc revoke``) and not run
 
 Remote errors travel as data (type name, message, traceback text); the caller never
 imports a name taken from a message. A worker refusing a request (content type, size,
@@ -177,6 +178,13 @@ class WorkerLost(RemoteError):
     code = "worker_lost"
 
 
+class Revoked(RemoteError):
+    """The request was revoked before a worker started it (or while it ran); see
+    :meth:`taskrpc.App.revoke`."""
+
+    code = "revoked"
+
+
 class PoisonRequest(WorkerLost):
     """The request was dead-lettered after its quorum queue's delivery limit.
 
@@ -208,5 +216,6 @@ ERROR_CODES: dict[str, type[RemoteError]] = {
         TimeLimitExceeded,
         WorkerLost,
         PoisonRequest,
+        Revoked,
     )
 }

@@ -104,6 +104,9 @@ class Settings:
     #: sending, when this app knows the task; a wrong call fails there with the
     #: ``InvalidArguments`` the worker would have answered.
     check_arguments: bool = True
+    #: Extra prefetch of a worker that serves rate-limited tasks: up to this many
+    #: requests can wait there for their rate without holding up other tasks' requests.
+    rate_limit_headroom: int = 100
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -9,13 +9,15 @@ functions become tasks whose result type is what the coroutine returns.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import inspect
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, cast
 
+from .calling import BoundCall, CallOptions
+from .fanout import map_async, map_sync
 from .policies import RetryPolicy, TimeoutPolicy
+from .rates import parse_rate
 from .signature import Signature
 
 if TYPE_CHECKING:
@@ -25,23 +27,14 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class CallOptions:
-    """How one call is sent; every field ``None`` means "the task's, else the app's".
+class _OneArgument(Protocol[T_contra, R]):
+    """A task of one argument, as :meth:`Task.map` needs it typed."""
 
-    Parameters:
-        timeout: Seconds the call may take, from now.
-        queue: Route to this queue instead of the task's own.
-        publish_retry: How the client publishes again when that is provably safe.
-        serializer: Serializer of the request and its reply, e.g. ``"msgpack"``.
-    """
-
-    timeout: float | None = None
-    queue: str | None = None
-    publish_retry: RetryPolicy | None = None
-    serializer: str | None = None
+    def delay(self, item: T_contra, /) -> AsyncResult[R]: ...
 
 
 class Task(Generic[P, R]):
@@ -63,6 +56,7 @@ class Task(Generic[P, R]):
             ``serializer``, is the argument; the reply body is the bare result.
         throws: Exception types that are part of the task's contract: a failure with one
             is logged at WARNING, any other at ERROR (both with the traceback).
+        rate_limit: Most runs per worker, e.g. ``"100/s"``, ``"10/m"``, ``"5/h"``.
         signature: Argument and result validation derived from the type hints.
     """
 
@@ -80,6 +74,7 @@ class Task(Generic[P, R]):
         reply_serializer: str | None = None,
         bare: bool = False,
         throws: tuple[type[BaseException], ...] = (),
+        rate_limit: str | None = None,
     ) -> None:
         self.app = app
         self.fn = fn
@@ -92,6 +87,9 @@ class Task(Generic[P, R]):
         self.reply_serializer = reply_serializer
         self.bare = bare
         self.throws = throws
+        if rate_limit is not None:
+            parse_rate(rate_limit)  # fail at definition, not on the worker
+        self.rate_limit = rate_limit
         self.signature = Signature(fn)
         self.is_async = inspect.iscoroutinefunction(fn)
         functools.update_wrapper(self, fn)
@@ -211,6 +209,96 @@ class Task(Generic[P, R]):
         """
         return await self.with_options().call_async(*args, **kwargs)
 
+    def map(
+        self: _OneArgument[T, R],
+        items: Iterable[T],
+        *,
+        max_in_flight: int = 100,
+        timeout: float | None = None,
+        return_exceptions: bool = False,
+    ) -> list[R]:
+        """Call a one-argument task once per item, on workers; return the results in order.
+
+        Parameters:
+            items: One argument per call.
+            max_in_flight: Calls outstanding at most; the next is sent as one finishes.
+            timeout: Seconds for all the calls together (each call's deadline is what is
+                left when it is sent); ``None``: each call's own timeout.
+            return_exceptions: Put a failed call's error in its place in the list instead
+                of raising the first one (the list then holds results and exceptions).
+
+        Raises:
+            RemoteError, TimeoutError: The first failure, if ``return_exceptions`` is false.
+
+        Example:
+            >>> square.map(range(10), max_in_flight=4, timeout=30)  # doctest: +SKIP
+            [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]
+        """
+        task = cast("Task[..., R]", self)
+        return map_sync(
+            lambda item, left: task._send((item,), None, CallOptions(timeout=left)),
+            items,
+            max_in_flight=max_in_flight,
+            timeout=timeout,
+            return_exceptions=return_exceptions,
+        )
+
+    def starmap(
+        self,
+        items: Iterable[Sequence[Any]],
+        *,
+        max_in_flight: int = 100,
+        timeout: float | None = None,
+        return_exceptions: bool = False,
+    ) -> list[R]:
+        """Like :meth:`map`, each item being the positional arguments of one call.
+
+        Each call's arguments are checked against the signature as it is sent (a type
+        checker cannot see inside the tuples).
+        """
+        return map_sync(
+            lambda item, left: self._send(tuple(item), None, CallOptions(timeout=left)),
+            items,
+            max_in_flight=max_in_flight,
+            timeout=timeout,
+            return_exceptions=return_exceptions,
+        )
+
+    async def map_async(
+        self: _OneArgument[T, R],
+        items: Iterable[T],
+        *,
+        max_in_flight: int = 100,
+        timeout: float | None = None,
+        return_exceptions: bool = False,
+    ) -> list[R]:
+        """:meth:`map` through the asyncio client."""
+        task = cast("Task[..., R]", self)
+        return await map_async(
+            lambda item, left: task._send_async((item,), None, CallOptions(timeout=left)),
+            items,
+            max_in_flight=max_in_flight,
+            timeout=timeout,
+            return_exceptions=return_exceptions,
+        )
+
+    async def starmap_async(
+        self,
+        items: Iterable[Sequence[Any]],
+        *,
+        max_in_flight: int = 100,
+        timeout: float | None = None,
+        return_exceptions: bool = False,
+    ) -> list[R]:
+        """:meth:`starmap` through the asyncio client."""
+        return await map_async(
+            lambda item, left: self._send_async(tuple(item), None, CallOptions(timeout=left)),
+            items,
+            max_in_flight=max_in_flight,
+            timeout=timeout,
+            return_exceptions=return_exceptions,
+        )
+
     def run(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the task here as a worker would: validate the arguments, run the function,
         validate the result. A coroutine function runs to completion in a fresh event loop.
@@ -290,26 +378,3 @@ class CoroutineTask(Task[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
         """Call the coroutine function in this process (await the result)."""
         return self.fn(*args, **kwargs)  # type: ignore[no-any-return]
-
-
-class BoundCall(Generic[P, R]):
-    """A task with fixed call options; made by :meth:`Task.with_options`."""
-
-    def __init__(self, task: Task[P, R], options: CallOptions) -> None:
-        self.task = task
-        self.options = options
-
-    def __repr__(self) -> str:
-        return f"<BoundCall {self.task.name!r} {self.options}>"
-
-    def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
-        """Send the request with these options; see :meth:`Task.delay`."""
-        return self.task._send(args, kwargs, self.options)
-
-    async def send_async(self, *args: P.args, **kwargs: P.kwargs) -> AsyncCall[R]:
-        """Send the request through the asyncio client; await the returned handle."""
-        return await self.task._send_async(args, kwargs, self.options)
-
-    async def call_async(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Send the request through the asyncio client and await its result."""
-        return await (await self.task._send_async(args, kwargs, self.options))

@@ -41,6 +41,7 @@ class Servers:
         url: Broker URL.
         pool, concurrency, prefetch: The taskrpc worker's options (``None``: its defaults).
         baseline: Also run the baseline server (``False``: the taskrpc worker alone).
+        worker_args: More ``taskrpc worker`` options (e.g. ``--metrics-port``).
     """
 
     def __init__(
@@ -51,6 +52,7 @@ class Servers:
         concurrency: int | None,
         prefetch: int | None,
         baseline: bool = True,
+        worker_args: tuple[str, ...] = (),
     ) -> None:
         token = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
         self.url = url
@@ -61,6 +63,7 @@ class Servers:
             self._worker_args += ["-c", str(concurrency)]
         if prefetch is not None:
             self._worker_args += ["--prefetch", str(prefetch)]
+        self._worker_args += worker_args
         context = multiprocessing.get_context("spawn")  # no inherited sockets or threads
         self._ready, self._stop = context.Event(), context.Event()
         self._baseline = context.Process(

@@ -28,12 +28,16 @@ def cli() -> None:
 
 def _register() -> None:
     from .bench import bench
+    from .bench_metrics import bench_metrics
     from .bench_suites import bench_memory, bench_scaling
     from .call import call
     from .demo import demo
+    from .inspect import inspect, revoke
+    from .schema import schema
     from .worker import worker
 
-    for command in (worker, call, demo, bench, bench_memory, bench_scaling):
+    commands = (worker, call, demo, bench, bench_memory, bench_scaling, bench_metrics, schema)
+    for command in (*commands, inspect, revoke):
         cli.add_command(command)
 
 

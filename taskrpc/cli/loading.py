@@ -52,10 +52,15 @@ def load_app(path: str) -> App:
     return app
 
 
-def setup_logging(level: str) -> None:
-    """Log to stderr at ``level`` with timestamps; idempotent."""
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s %(processName)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def setup_logging(level: str, log_format: str = "text") -> None:
+    """Log to stderr at ``level``, as text with timestamps or (``"json"``) one JSON object
+    a line; idempotent."""
+    text = "%(asctime)s %(levelname)-7s %(processName)s %(name)s: %(message)s"
+    if log_format != "json":
+        logging.basicConfig(level=level.upper(), format=text, stream=sys.stderr)
+        return
+    from ..logs import JsonFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=level.upper(), handlers=[handler])

@@ -17,6 +17,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..exceptions import TimeoutError
+from ..middleware import run_hooks
 from ..policies import RetryPolicy
 from .base import ResultLoader, read_reply
 from .core import BaseClient
@@ -68,6 +69,9 @@ class AsyncCall(Generic[R]):
                 await asyncio.wait_for(_settled(call), max(wait, 0.0))
             except asyncio.TimeoutError:
                 reason = "its deadline passed" if wait >= left else f"{timeout:g} s elapsed"
+                hooks = self._client.app.middleware
+                if wait >= left > 0 and hooks:  # once: at the deadline
+                    run_hooks(reversed(hooks), "after_timeout", self.task, self.id)
                 raise TimeoutError(f"no reply for {self.task} [{self.id}]: {reason}") from None
             except asyncio.CancelledError:
                 self._client._router.discard(call.id)

@@ -20,7 +20,14 @@ from ..exceptions import (
     RemoteError,
     TimeoutError,
 )
-from ..messages import HEADER_DEADLINE, HEADER_PROTOCOL, HEADER_TASK, PROTOCOL_VERSION, ReplyBody
+from ..messages import (
+    HEADER_DEADLINE,
+    HEADER_PROTOCOL,
+    HEADER_SENT_AT,
+    HEADER_TASK,
+    PROTOCOL_VERSION,
+    ReplyBody,
+)
 from ..security.signing import Envelope
 from .replies import RawReply
 
@@ -136,6 +143,7 @@ class RequestBuilder:
         }
         if reply_to:
             properties["reply_to"] = reply_to
+        now = time.time()
         return OutgoingRequest(
             id=request_id,
             task=task,
@@ -147,7 +155,8 @@ class RequestBuilder:
             base_headers={
                 HEADER_PROTOCOL: PROTOCOL_VERSION,
                 HEADER_TASK: task,
-                HEADER_DEADLINE: time.time() + timeout,
+                HEADER_DEADLINE: now + timeout,
+                HEADER_SENT_AT: now,
                 **encoded.headers,
             },
             deadline=time.monotonic() + timeout,

@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ClientClosed
+from ..middleware import run_hooks
 from ..policies import RetryPolicy
 from .base import RequestBuilder
 from .listener import ReplyListener
@@ -29,6 +30,8 @@ class BaseClient:
         self.app = app
         self._builder = RequestBuilder(app)
         self._router = ReplyRouter(app.settings.duplicate_window)
+        if app.middleware:
+            self._router.on_drop = self._on_dropped_reply
         self._closed = False
         self._listener = ReplyListener(
             app.settings,
@@ -94,12 +97,20 @@ class BaseClient:
             timeout=timeout,
             serializer=serializer,
         )
+        hooks = self.app.middleware
+        if hooks:
+            run_hooks(hooks, "before_send", request)
         self._listener.wait_ready(request.deadline - time.monotonic())
         call = PendingCall(request.id, task, request.deadline)
         call.request, call.resendable, call.publish_retry = request, idempotent, retry
         self._router.add(call)  # before publishing: the reply can beat us back
+        if hooks:
+            call.add_done_callback(_after_call_hook(hooks, request))
         self._listener.submit(call)
         return call
+
+    def _on_dropped_reply(self, kind: str) -> None:
+        run_hooks(reversed(self.app.middleware), "after_dropped_reply", kind)
 
     def _shutdown(self) -> None:
         if self._closed:
@@ -108,3 +119,15 @@ class BaseClient:
         self.app._forget_client(self)
         self._listener.stop()
         self._router.fail_all(ClientClosed("client closed while the call was pending"))
+
+
+def _after_call_hook(hooks: list[Any], request: Any) -> Any:
+    """A done callback telling ``hooks`` how the call of ``request`` settled."""
+    sent = time.monotonic()
+
+    def after_call(call: PendingCall) -> None:
+        reply, error = call.outcome()
+        elapsed = time.monotonic() - sent
+        run_hooks(reversed(hooks), "after_call", request, reply, error, elapsed, call.resends)
+
+    return after_call

@@ -143,6 +143,8 @@ class ReplyRouter:
         self._window = duplicate_window
         self._lock = threading.Lock()
         self.stats = ReplyStats()
+        #: Told the kind ("unknown" or "duplicate") of each reply dropped, if set.
+        self.on_drop: Callable[[str], None] | None = None
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -172,6 +174,8 @@ class ReplyRouter:
                 self._remember(call.id)
         if call is None:
             logger.debug("dropped %s reply, correlation_id=%r", kind, correlation_id)
+            if self.on_drop is not None:
+                self.on_drop(kind)
             return False
         call._settle(reply, None)
         return True

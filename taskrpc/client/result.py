@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..exceptions import TimeoutError
+from ..middleware import run_hooks
 from .base import ResultLoader, read_reply
 from .replies import PendingCall
 
@@ -79,6 +80,8 @@ class AsyncResult(Generic[R]):
         if not self._wait_for_call(max(wait, 0.0)):
             past_deadline = timeout is None or timeout >= left
             reason = "its deadline passed" if past_deadline else f"{timeout:g} s elapsed"
+            if past_deadline and left > 0 and self._app.middleware:  # once: at the deadline
+                run_hooks(reversed(self._app.middleware), "after_timeout", self.task, self.id)
             raise TimeoutError(f"no reply for {self.task} [{self.id}]: {reason}")
 
     def _wait_for_call(self, timeout: float) -> bool:

@@ -71,15 +71,17 @@ def execute(app: App, job: Job) -> Outcome:
     serializer = (task and task.reply_serializer) or app.codec.serializer_for(
         job.content_type, app.settings.serializer
     )
+    tries = [0]  # retries made, reported with the outcome
     try:
-        reply = ReplyBody(ok=True, result=_run(app, job))
+        reply = ReplyBody(ok=True, result=_run(app, job, tries))
     except _REFUSALS as exc:
         logger.warning("request %s [%s] refused: %s", job.task, job.request_id, exc)
         reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(exc))
     except Exception as exc:
         log_failure(task, job, exc)
         reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(exc))
-    return encode_reply(app, reply, serializer)
+    outcome = encode_reply(app, reply, serializer)
+    return dataclasses.replace(outcome, retries=tries[0]) if tries[0] else outcome
 
 
 #: Requests a worker does not run: it answers why, and logs one line without a traceback.
@@ -116,17 +118,19 @@ def encode_reply(app: App, reply: ReplyBody, serializer: str) -> Outcome:
         error = InvalidResult(f"result {kind}: {exc}", type_name=type(exc).__name__)
         reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(error))
         encoded = app.codec.encode(reply.model_dump(mode="json"), app.settings.serializer)
-    code = reply.error.code if reply.error else None
+    error = reply.error
     return Outcome(
         ok=reply.ok,
         body=encoded.body,
         content_type=encoded.content_type,
         content_encoding=encoded.content_encoding,
-        error_code=code,
+        error_code=error.code if error else None,
+        error_type=error.type if error else None,
+        error_message=error.message[:500] if error else None,
     )
 
 
-def _run(app: App, job: Job) -> Any:
+def _run(app: App, job: Job, tries: list[int]) -> Any:
     if job.deadline is not None and time.time() > job.deadline:
         raise DeadlineExceeded(
             f"request {job.request_id} reached the worker after its deadline; not run",
@@ -136,7 +140,7 @@ def _run(app: App, job: Job) -> Any:
     if task is None:
         raise UnknownTask(f"no task named {job.task!r} on this worker", type_name="UnknownTask")
     request = _decode(app, job)
-    value = _run_with_retries(app, task, job, request)
+    value = _run_with_retries(app, task, job, request, tries)
     try:
         return task.signature.dump_result(value)
     except pydantic.ValidationError as exc:
@@ -148,7 +152,14 @@ def _run(app: App, job: Job) -> Any:
         raise InvalidResult(str(exc), type_name="PydanticSerializationError") from None
 
 
-def _run_with_retries(app: App, task: Task[Any, Any], job: Job, request: RequestBody) -> Any:
+def _run_with_retries(
+    app: App,
+    task: Task[Any, Any],
+    job: Job,
+    request: RequestBody,
+    tries: list[int] | None = None,
+) -> Any:
+    """Run ``task``, retrying by its policy; ``tries[0]`` is set to the retries made."""
     policy = task.retry or app.retry
     retries, last_error = 0, None
     while True:
@@ -179,6 +190,8 @@ def _run_with_retries(app: App, task: Task[Any, Any], job: Job, request: Request
             if job.deadline is not None and time.time() + delay >= job.deadline:
                 raise  # a retry could not finish in time: report this failure
             last_error = repr(exc)
+            if tries is not None:
+                tries[0] = retries
             logger.warning(
                 "task %s [%s] failed with %s; retry %d/%d in %.2f s",
                 task.name,

@@ -151,7 +151,8 @@ class ProcessPool:
                     self._answer(child, outcome)
                     continue
             if not child.process.is_alive() or child.process.sentinel in ready:
-                self._replace(index, WorkerLost(_how_it_died(child.process)))
+                died = WorkerLost(_how_it_died(child.process), type_name="WorkerLost")
+                self._replace(index, died)
             elif child.hard_deadline is not None and now >= child.hard_deadline:
                 child.process.kill()
                 child.process.join()

@@ -22,6 +22,11 @@ def shout(text: str, *, times: int = 1) -> str:
 
 
 @app.task
+def double(x: int) -> int:
+    return 2 * x
+
+
+@app.task
 async def fetch(url: str) -> bytes:
     return url.encode()
 
@@ -38,13 +43,16 @@ def wrong_calls() -> None:
     shout.delay("a", 3)  # rejected
     fetch.delay(b"x")  # rejected
     add("x")  # rejected
+    shout.map([1])  # rejected
+    double.map(["x"])  # rejected
 
 
 def wrong_results() -> None:
     text: str = add.delay(1, 2).get()  # rejected
     number: int = shout.delay("a").get()  # rejected
     data: str = fetch.run("x")  # rejected
-    print(text, number, data)
+    texts: list[str] = double.map([1])  # rejected
+    print(text, number, data, texts)
 
 
 async def wrong_async() -> None:

@@ -24,6 +24,11 @@ def shout(text: str, *, times: int = 1) -> str:
 
 
 @app.task
+def double(x: int) -> int:
+    return 2 * x
+
+
+@app.task
 async def fetch(url: str) -> bytes:
     return url.encode()
 
@@ -38,6 +43,8 @@ def sync_calls() -> None:
     assert_type(add.apply_async((1, 2), timeout=5), AsyncResult[int])
     assert_type(fetch.delay("x").get(), bytes)
     assert_type(fetch.run("x"), bytes)
+    assert_type(double.map([1, 2, 3]), list[int])
+    assert_type(add.starmap([(1, 2)]), list[int])
     task: Task[[int, int], int] = add
     assert_type(task.delay(3, 4).get(), int)
 
@@ -48,3 +55,4 @@ async def async_calls() -> None:
     assert_type(await fetch("x"), bytes)
     assert_type(await add.send_async((1, 2)), AsyncCall[int])
     assert_type(await add.with_options(timeout=1).call_async(1), int)
+    assert_type(await double.map_async([1, 2]), list[int])
