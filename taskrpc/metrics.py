@@ -249,9 +249,17 @@ class ClientMetrics(Middleware):
             buckets=BUCKETS,
             registry=registry,
         )
+        # Labelled children, looked up once: labels() costs more than inc() itself.
+        self._sent: dict[str, Any] = {}
+        self._replies: dict[tuple[str, str], Any] = {}
+        self._round_trip: dict[str, Any] = {}
 
     def before_send(self, request: OutgoingRequest) -> None:
-        self.sent.labels(request.task).inc()
+        task = request.task
+        child = self._sent.get(task)
+        if child is None:
+            child = self._sent[task] = self.sent.labels(task)
+        child.inc()
 
     def after_call(
         self,
@@ -261,12 +269,19 @@ class ClientMetrics(Middleware):
         elapsed: float,
         resends: int,
     ) -> None:
+        task = request.task
         if reply is not None:
             status = str((reply.headers or {}).get("taskrpc-status") or "ok")
-            self.round_trip.labels(request.task).observe(elapsed)
+            timer = self._round_trip.get(task)
+            if timer is None:
+                timer = self._round_trip[task] = self.round_trip.labels(task)
+            timer.observe(elapsed)
         else:
             status = _snake(type(error).__name__) if error is not None else "unknown"
-        self.replies.labels(request.task, status).inc()
+        counter = self._replies.get((task, status))
+        if counter is None:
+            counter = self._replies[(task, status)] = self.replies.labels(task, status)
+        counter.inc()
         if resends:
             self.resends.labels(request.task).inc(resends)
 

@@ -10,7 +10,8 @@ from .. import __version__
 EXIT_OK = 0
 #: The task ran and failed, or answered with an error (``taskrpc call``).
 EXIT_TASK_FAILED = 1
-#: Bad command line or configuration (click uses 2 for usage errors too).
+#: Bad command line or configuration, including credentials the broker refuses (click
+#: uses 2 for usage errors too); a service manager should not restart on it.
 EXIT_USAGE = 2
 #: No reply before the deadline.
 EXIT_TIMEOUT = 3
@@ -27,17 +28,19 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from .beat import beat
     from .bench import bench
     from .bench_metrics import bench_metrics
     from .bench_suites import bench_memory, bench_scaling
     from .call import call
+    from .dashboard import dashboard
     from .demo import demo
     from .inspect import inspect, revoke
     from .schema import schema
     from .worker import worker
 
     commands = (worker, call, demo, bench, bench_memory, bench_scaling, bench_metrics, schema)
-    for command in (*commands, inspect, revoke):
+    for command in (*commands, inspect, revoke, dashboard, beat):
         cli.add_command(command)
 
 

@@ -16,10 +16,11 @@ import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from ..context import check_wait
 from ..exceptions import TimeoutError
 from ..middleware import run_hooks
 from ..policies import RetryPolicy
-from .base import ResultLoader, read_reply
+from .base import ResultLoader, no_result, read_reply, sent
 from .core import BaseClient
 from .replies import PendingCall
 
@@ -37,8 +38,16 @@ class AsyncCall(Generic[R]):
         task: The task name.
     """
 
-    def __init__(self, client: AsyncClient, call: PendingCall, load_result: ResultLoader | None):
+    def __init__(
+        self,
+        client: AsyncClient,
+        call: PendingCall,
+        load_result: ResultLoader | None,
+        queue: str | None = None,
+    ) -> None:
         self._client = client
+        #: The queue the request was sent to.
+        self.queue = queue
         self._call = call
         self._load_result = load_result
         self.id = call.id
@@ -51,7 +60,7 @@ class AsyncCall(Generic[R]):
         """Whether the reply (or a failure) has arrived; never blocks."""
         return self._call.done
 
-    async def get(self, timeout: float | None = None) -> R:
+    async def get(self, timeout: float | None = None, *, allow_nested: bool = False) -> R:
         """Wait for the reply and return the result; never waits past the call's deadline.
 
         Cancelling the awaiting task stops the wait; a reply that arrives later is
@@ -60,8 +69,13 @@ class AsyncCall(Generic[R]):
         Raises:
             TimeoutError: No reply in time (the call stays valid until its deadline).
             RemoteError: The task failed; a subclass tells why.
+            ConfigurationError: Awaited inside a task, for a call to a queue that task's
+                own worker serves; see :meth:`taskrpc.AsyncResult.get`.
         """
         call = self._call
+        if not call.done:
+            allowed = allow_nested or self._client.app.settings.allow_nested_waits
+            check_wait(self.task, self.queue, allowed)
         if not call.done:
             left = call.deadline - time.monotonic()
             wait = left if timeout is None else min(timeout, left)
@@ -79,7 +93,8 @@ class AsyncCall(Generic[R]):
         reply, error = call.outcome()
         if error is not None:
             raise error
-        assert reply is not None
+        if reply is None:  # fire-and-forget: confirmed, and no reply will come
+            raise no_result(self.task, self.id)
         return read_reply(self._client.app, reply, self._load_result)  # type: ignore[no-any-return]
 
     def __await__(self) -> Generator[Any, None, R]:
@@ -132,6 +147,9 @@ class AsyncClient(BaseClient):
         retry: RetryPolicy | None = None,
         idempotent: bool = False,
         serializer: str | None = None,
+        delay: float = 0.0,
+        priority: int | None = None,
+        fire: bool = False,
     ) -> AsyncCall[Any]:
         """Send a request and return its handle.
 
@@ -147,12 +165,54 @@ class AsyncClient(BaseClient):
             retry=retry,
             idempotent=idempotent,
             serializer=serializer,
+            delay=delay,
+            priority=priority,
+            fire=fire,
         )
         if self._listener.connected:
             call = submit()  # only encodes and queues: no I/O on the loop's thread
         else:
             call = await asyncio.get_running_loop().run_in_executor(self._connecting, submit)
-        return AsyncCall(self, call, load_result)
+        return AsyncCall(self, call, load_result, queue or self.app.settings.default_queue)
+
+    async def publish(
+        self,
+        task: str,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        queue: str | None = None,
+        retry: RetryPolicy | None = None,
+        serializer: str | None = None,
+        delay: float = 0.0,
+        priority: int | None = None,
+    ) -> str:
+        """Send a fire-and-forget request; see :meth:`taskrpc.Client.publish`."""
+        submit = functools.partial(
+            self._submit,
+            task,
+            args,
+            kwargs,
+            timeout=timeout,
+            queue=queue,
+            retry=retry,
+            idempotent=False,
+            serializer=serializer,
+            delay=delay,
+            priority=priority,
+            fire=True,
+        )
+        if self._listener.connected:
+            call = submit()
+        else:
+            call = await asyncio.get_running_loop().run_in_executor(self._connecting, submit)
+        left = max(0.0, call.deadline - time.monotonic())
+        try:
+            await asyncio.wait_for(_settled(call), left)
+        except asyncio.TimeoutError:
+            pass
+        return sent(call, call.done)
 
     async def call(self, task: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         """Send a request and await its result (plain JSON data)."""

@@ -80,6 +80,9 @@ class BaseClient:
         retry: RetryPolicy | None,
         idempotent: bool,
         serializer: str | None = None,
+        delay: float = 0.0,
+        priority: int | None = None,
+        fire: bool = False,
     ) -> PendingCall:
         """Build and register one request and queue it for publishing; return its call.
 
@@ -96,6 +99,9 @@ class BaseClient:
             queue=queue or self.app.settings.default_queue,
             timeout=timeout,
             serializer=serializer,
+            delay=delay,
+            priority=priority,
+            fire=fire,
         )
         hooks = self.app.middleware
         if hooks:

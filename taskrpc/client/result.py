@@ -6,9 +6,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from ..context import check_wait
 from ..exceptions import TimeoutError
 from ..middleware import run_hooks
-from .base import ResultLoader, read_reply
+from .base import ResultLoader, no_result, read_reply
 from .replies import PendingCall
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class AsyncResult(Generic[R]):
         call: PendingCall,
         load_result: ResultLoader | None,
         waiter: Callable[[PendingCall, float], bool] | None = None,
+        queue: str | None = None,
     ) -> None:
         self._app = app
         self._call = call
@@ -42,6 +44,8 @@ class AsyncResult(Generic[R]):
         self._error: BaseException | None = None
         self.id = call.id
         self.task = call.task
+        #: The queue the request was sent to.
+        self.queue = queue
 
     def __repr__(self) -> str:
         state = "ready" if self._call.done else "pending"
@@ -54,7 +58,7 @@ class AsyncResult(Generic[R]):
         """
         return self._call.done or self._wait_for_call(0.0)
 
-    def get(self, timeout: float | None = None) -> R:
+    def get(self, timeout: float | None = None, *, allow_nested: bool = False) -> R:
         """Wait for the reply and return the result.
 
         Parameters:
@@ -66,8 +70,14 @@ class AsyncResult(Generic[R]):
                 until the call's deadline.
             RemoteError: The task failed; a subclass tells why (e.g. ``InvalidArguments``).
             ConnectionLost, ClientClosed: The reply can no longer arrive.
+            ConfigurationError: Called inside a task, for a call to a queue that task's
+                own worker serves (it could deadlock); ``allow_nested=True`` (or
+                ``Settings.allow_nested_waits``) allows it.
         """
         if self._value is _UNSET and self._error is None:
+            if not self._call.done:
+                allowed = allow_nested or self._app.settings.allow_nested_waits
+                check_wait(self.task, self.queue, allowed)
             self._wait(timeout)
             self._settle()
         if self._error is not None:
@@ -94,7 +104,9 @@ class AsyncResult(Generic[R]):
         if error is not None:
             self._error = error
             return
-        assert reply is not None
+        if reply is None:  # fire-and-forget: confirmed, and no reply will come
+            self._error = no_result(self.task, self.id)
+            return
         try:
             self._value = read_reply(self._app, reply, self._load_result)
         except Exception as exc:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from kombu import Consumer, Exchange, Producer, Queue
 
-from ..transport import connect
+from ..transport.legacy import connect_kombu as connect
 from . import messages
 from .state import WorkerState
 
@@ -158,7 +158,7 @@ class ControlServer:
         if command == "ping":
             return {"pong": True, **state.identity()}
         if command == "stats":
-            return state.stats()
+            return state.stats(samples=bool(arguments.get("samples")))
         if command == "active":
             return state.active()
         if command == "registered":

@@ -45,8 +45,10 @@ class TaskCounts:
         self.received = self.succeeded = self.failed = self.refused = self.retried = 0
         self.samples: collections.deque[float] = collections.deque(maxlen=SAMPLES)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, samples: bool = False) -> dict[str, Any]:
+        extra = {"samples": [round(s, 6) for s in self.samples]} if samples else {}
         return {
+            **extra,
             "received": self.received,
             "succeeded": self.succeeded,
             "failed": self.failed,
@@ -77,6 +79,7 @@ class WorkerState(Middleware):
         self._active: dict[int, tuple[Job, float]] = {}
         self._failures: collections.deque[dict[str, Any]] = collections.deque(maxlen=FAILURES)
         self._revoked: dict[str, float] = {}  # request id -> forget after (time.time())
+        self._per_queue: collections.Counter[str] = collections.Counter()
         self.total = 0
 
     # -- hooks (the worker's loop) --------------------------------------------------
@@ -98,6 +101,7 @@ class WorkerState(Middleware):
             counts = self._tasks[task]
             counts.received += 1
             self.total += 1
+            self._per_queue[job.routing_key] += 1
             counts.retried += outcome.retries
             if outcome.ok:
                 counts.succeeded += 1
@@ -142,12 +146,14 @@ class WorkerState(Middleware):
             "concurrency": worker.concurrency,
         }
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, samples: bool = False) -> dict[str, Any]:
+        """Identity, state, counts per task; ``samples``: with each task's run times."""
         worker = self.worker
         started = worker.started_at or time.time()
         with self._lock:
-            tasks = {name: counts.as_dict() for name, counts in sorted(self._tasks.items())}
+            tasks = {name: c.as_dict(samples) for name, c in sorted(self._tasks.items())}
             total, failures = self.total, list(self._failures)
+            per_queue = dict(self._per_queue)
             revoked = len(self._revoked)
         uptime = time.time() - started
         return {
@@ -156,6 +162,7 @@ class WorkerState(Middleware):
             "state": "connected" if worker.connected else "disconnected",
             "busy": worker.busy,
             "queues": list(worker.queues),
+            "answered_per_queue": per_queue,
             "total": total,
             "rate": round(total / uptime, 3) if uptime > 0 else 0.0,
             "tasks": tasks,

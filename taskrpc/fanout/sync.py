@@ -124,4 +124,3 @@ def _failed(error: Exception, return_exceptions: bool) -> Exception:
     if return_exceptions:
         return error
     raise error
-

@@ -19,7 +19,7 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ConfigurationError, TimeLimitExceeded, WorkerLost
+from ..exceptions import ConfigurationError, Revoked, TimeLimitExceeded, WorkerLost
 from ..messages import Outcome
 from .executor import Job, error_outcome
 from .limits import on_soft_limit, run_with_soft_limit, time_limits
@@ -104,6 +104,23 @@ class ProcessPool:
             if child.process.is_alive():
                 child.process.kill()
 
+    def interrupt(self, request_id: str) -> bool:
+        """Kill the child running ``request_id`` (revoked); its caller gets
+        :class:`~taskrpc.Revoked`. Returns whether one was running."""
+        with self._lock:
+            for index, child in enumerate(self._children):
+                if child.job is not None and child.job.request_id == request_id:
+                    child.process.kill()
+                    child.process.join()
+                    error = Revoked(
+                        f"request {request_id} was revoked while it ran; its process was killed",
+                        type_name="Revoked",
+                    )
+                    self._replace(index, error)
+                    self._dispatch()
+                    return True
+        return False
+
     def _wake(self) -> None:
         try:
             self._wake_w.send(b"\0")
@@ -171,7 +188,7 @@ class ProcessPool:
         if done is not None:
             done(outcome)
 
-    def _replace(self, index: int, error: WorkerLost | TimeLimitExceeded) -> None:
+    def _replace(self, index: int, error: WorkerLost | TimeLimitExceeded | Revoked) -> None:
         child = self._children[index]
         job = child.job
         done = child.finish()

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..app import App
     from .pools import Done, Pool
 
+
 class RateLimitedPool:
     """A pool that starts the jobs of rate-limited tasks only as their buckets allow.
 

@@ -12,9 +12,7 @@ pytestmark = pytest.mark.broker
 
 
 @pytest.mark.parametrize("pool", ["threads", "processes"])
-def test_requests_over_the_limit_wait_without_holding_up_other_tasks(
-    rpc_app, start_worker, pool
-):
+def test_requests_over_the_limit_wait_without_holding_up_other_tasks(rpc_app, start_worker, pool):
     @rpc_app.task(name="limited", rate_limit="5/s")
     def limited(n: int) -> float:
         return time.time()

@@ -136,3 +136,18 @@ def wait_for(condition, timeout: float = 15.0):
     while not (result := condition()):
         assert time.monotonic() < deadline, "condition not met in time"
     return result
+
+
+def test_revoke_terminate_kills_the_process_running_the_request(rpc_app, spawn_worker):
+    worker = spawn_worker("--pool", "processes", "-c", "1")
+    running = rpc_app.send_task("spin", [20.0])
+    sample = App("sample", broker_url=rpc_app.settings.broker_url)
+    wait_for(
+        lambda: any(a["pid"] == worker.pid and a["result"] for a in broadcast(sample, "active"))
+    )
+    answers = sample.revoke(running.id, terminate=True)
+    (mine_,) = [a["result"] for a in answers if a["pid"] == worker.pid]
+    assert mine_["running"] == [running.id] and mine_["interrupted"] == [running.id]
+    with pytest.raises(Revoked):
+        running.get(timeout=10)
+    assert rpc_app.send_task("add", [1, 1]).get(timeout=20) == 2  # a fresh child serves on

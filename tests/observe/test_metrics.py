@@ -156,3 +156,38 @@ def test_the_worker_refuses_to_start_when_the_metrics_port_is_taken(spawn_worker
         worker = spawn_worker("--metrics-port", str(port), wait=False)
         assert worker.wait(timeout=30) == 2
     assert "cannot serve metrics" in worker.output()
+
+
+def test_bench_metrics_runs_both_sides_and_reports_the_cost(broker_url, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "cost.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "taskrpc",
+            "bench-metrics",
+            "--broker",
+            broker_url,
+            "--rounds",
+            "1",
+            "--seq-calls",
+            "20",
+            "--pipelined-calls",
+            "50",
+            "--in-flight",
+            "10",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "metrics on" in done.stdout and "cost" in done.stdout
+    figures = json.loads(out.read_text())
+    assert figures["counted"] >= 70  # the metrics side's worker counted every call
+    assert set(figures["pipelined"]) == {"metrics off", "metrics on", "cost"}

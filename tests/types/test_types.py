@@ -36,9 +36,7 @@ def test_mypy_accepts_typed_calls_and_rejects_each_wrong_one() -> None:
     assert not [e for e in errors if "typed_calls.py" in e], errors
     lines = rejected.read_text().splitlines()
     expected = {n for n, line in enumerate(lines, 1) if line.rstrip().endswith("# rejected")}
-    found = {
-        int(m.group(1)) for e in errors if (m := re.search(r"rejected_calls\.py:(\d+):", e))
-    }
+    found = {int(m.group(1)) for e in errors if (m := re.search(r"rejected_calls\.py:(\d+):", e))}
     assert len(expected) >= 15
     assert sorted(expected - found) == [], "calls mypy accepted but must reject"
     assert sorted(found - expected) == [], "errors on lines not marked # rejected"
