@@ -13,7 +13,7 @@ from amqp.transport import SSLTransport
 
 from taskrpc import ConfigurationError
 from taskrpc.settings import Settings
-from taskrpc.transport import tls
+from taskrpc.transport import compat, tls
 
 trustme = pytest.importorskip("trustme")
 
@@ -63,22 +63,22 @@ def test_frames_waiting_in_the_tls_layer_count_as_pending(tls_pair, read_ahead):
     client, server = tls_pair
     transport = py_amqp_transport(client)
     if read_ahead:
-        assert tls.install_read_ahead(transport, 4096)
+        assert compat.install_read_ahead(transport)
     server.sendall(HEARTBEAT * 3)  # one TLS record, three frames
     assert readable(client)
     assert tuple(transport.read_frame()[:2]) == (8, 0)
     # The other two frames are decrypted (or read ahead) already: the socket has nothing
     # more, so a select alone would wait for ever.
     assert not readable(client)
-    assert tls.pending(transport)
+    assert compat.buffered(transport)
     transport.read_frame()
     transport.read_frame()
-    assert not tls.pending(transport)
+    assert not compat.buffered(transport)
 
 
-def test_read_ahead_is_only_for_tls_transports():
-    assert not tls.install_read_ahead(object(), 4096)
-    assert not tls.pending(object())
+def test_read_ahead_leaves_unknown_transports_alone():
+    assert not compat.install_read_ahead(object())
+    assert not compat.buffered(object())
 
 
 def test_options_check_the_host_name_of_each_url_unless_told_not_to():
