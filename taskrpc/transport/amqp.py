@@ -23,6 +23,9 @@ from . import compat, tls
 from .base import BadDelivery, Delivery, OnConfirm, OnDelivery, Returned, Waker
 from .frames import encode_ack, encode_publish
 
+#: Seconds a close waits for the broker's close-ok before dropping the socket anyway.
+CLOSE_TIMEOUT = 1.0
+
 #: Refusals no reconnection fixes.
 REFUSALS: tuple[type[BaseException], ...] = (
     amqp_errors.PreconditionFailed,
@@ -77,6 +80,7 @@ class AmqpTransport(Waker):
         self._channel_id: int = channel.channel_id
         self._published = 0
         self._confirming = False
+        self._dead = False  # heartbeats missed: close() drops the socket at once
 
     @property
     def sock(self) -> Any:
@@ -207,7 +211,11 @@ class AmqpTransport(Waker):
     def heartbeat_check(self) -> None:
         if self.heartbeat:
             self._socket()
-            self._conn.heartbeat_tick()
+            try:
+                self._conn.heartbeat_tick()
+            except amqp_errors.ConnectionForced:  # the link is dead: close without a word
+                self._dead = True
+                raise
             self._next_beat = time.monotonic() + self.heartbeat / 4
 
     def heartbeat_due(self) -> float:
@@ -217,10 +225,21 @@ class AmqpTransport(Waker):
 
     def close(self) -> None:
         self._stop_waking()
+        # A graceful close waits for the broker's close-ok, reading with no timeout: on a
+        # dead link (missed heartbeats, a partition) that wait would never end, and the
+        # owner would never get to fail or resend its calls.
+        sock = getattr(compat.raw_transport(self._conn), "sock", None)
         try:
+            if self._dead:
+                raise ConnectionError("heartbeats missed")
+            if sock is not None:
+                sock.settimeout(CLOSE_TIMEOUT)
             self._kombu.release()
         except Exception:  # already broken: nothing to tell the broker
-            pass
+            try:
+                self._conn.collect()  # drop the socket without another word
+            except Exception:
+                pass
 
     def _socket(self) -> Any:
         current = getattr(compat.raw_transport(self._conn), "sock", None)
