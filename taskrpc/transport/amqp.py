@@ -51,7 +51,7 @@ class AmqpTransport(Waker):
         self._kombu = Connection(
             url,
             connect_timeout=settings.connect_timeout,
-            heartbeat=settings.broker_heartbeat,
+            heartbeat=int(settings.broker_heartbeat),
             ssl=tls.ssl_options(settings, url),
         )
         try:
