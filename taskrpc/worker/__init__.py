@@ -76,7 +76,7 @@ class Worker:
         self.ready = threading.Event()
         self._loop: ConsumeLoop | None = None
         self._recent = RecentReplies()
-        #: Deliveries rejected without requeue, by reason (see :mod:`taskrpc.worker.rejects`).
+        #: Deliveries rejected without requeue, by reason (see ``taskrpc.worker.rejects``).
         self.rejections = Rejections()
         self._stopping = False
         self._stop_event = threading.Event()
