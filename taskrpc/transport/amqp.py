@@ -9,9 +9,11 @@ waits for) and its generic serializer costs some 15 µs more.
 
 from __future__ import annotations
 
+import logging
 import math
 import select
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,6 +24,9 @@ from ..settings import Settings
 from . import compat, tls
 from .base import BadDelivery, Delivery, OnConfirm, OnDelivery, Returned, Waker
 from .frames import encode_ack, encode_publish
+from .inbound import DeliveryReader
+
+logger = logging.getLogger("taskrpc.transport")
 
 #: Seconds a close waits for the broker's close-ok before dropping the socket anyway.
 CLOSE_TIMEOUT = 1.0
@@ -49,7 +54,7 @@ class AmqpTransport(Waker):
         self._kombu = Connection(
             url,
             connect_timeout=settings.connect_timeout,
-            heartbeat=settings.broker_heartbeat,
+            heartbeat=int(settings.broker_heartbeat),
             ssl=tls.ssl_options(settings, url),
         )
         try:
@@ -78,6 +83,11 @@ class AmqpTransport(Waker):
         self._read_ahead = compat.read_ahead_enabled() and compat.install_read_ahead(raw)
         self._plain = self._read_ahead and not tls.uses_tls(url)
         self._channel_id: int = channel.channel_id
+        self._reader = (
+            DeliveryReader(conn, channel.channel_id, settings.max_message_size, self._bad)
+            if compat.frames_enabled()
+            else None
+        )
         self._published = 0
         self._confirming = False
         self._dead = False  # heartbeats missed: close() drops the socket at once
@@ -128,7 +138,13 @@ class AmqpTransport(Waker):
     # -- messages ----------------------------------------------------------------------
 
     def consume(self, queue: str, callback: OnDelivery, *, no_ack: bool = False) -> str:
-        def on_message(message: Any) -> None:  # an amqp.Message
+        if self._reader is not None:  # deliveries are read by .inbound
+            tag = f"taskrpc.{uuid.uuid4().hex}"
+            self._reader.add(tag, callback, no_ack)
+            self._channel.basic_consume(queue, tag, no_ack=no_ack, callback=_never)
+            return tag
+
+        def on_message(message: Any) -> None:  # an amqp.Message (py-amqp reads them)
             properties, info = message.properties, message.delivery_info
             callback(
                 Delivery(
@@ -149,6 +165,8 @@ class AmqpTransport(Waker):
 
     def cancel(self, consumer_tag: str) -> None:
         self._channel.basic_cancel(consumer_tag)
+        if self._reader is not None:
+            self._reader.remove(consumer_tag)
 
     def publish(
         self,
@@ -263,6 +281,13 @@ class AmqpTransport(Waker):
             properties = dict(getattr(message, "properties", None) or {})
             self.on_return(Returned(int(code), str(exc), exchange, routing_key, properties))
 
+    def _bad(self, bad: BadDelivery) -> None:
+        if self.on_bad_delivery is not None:
+            self.on_bad_delivery(bad)
+        elif bad.needs_settling:  # the default: refused, not requeued (it would come back)
+            logger.warning("rejected delivery %s: %s", bad.delivery_tag, bad.reason)
+            self.reject(bad.delivery_tag, requeue=False)
+
     def _blocked(self, reason: str) -> None:
         if self.on_blocked is not None:
             self.on_blocked(str(reason))
@@ -270,3 +295,7 @@ class AmqpTransport(Waker):
     def _unblocked(self) -> None:
         if self.on_unblocked is not None:
             self.on_unblocked()
+
+
+def _never(message: Any) -> None:  # pragma: no cover - .inbound takes every delivery
+    raise AssertionError("py-amqp dispatched a delivery that .inbound should have read")
