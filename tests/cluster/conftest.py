@@ -13,10 +13,15 @@ even after a failure.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import os
 import socket
+import subprocess
+import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +30,7 @@ import pytest
 from taskrpc.testing.plugin import in_ci
 from taskrpc.testing.rabbitnode import rabbitmq_available, start_cluster
 
-from .support import NAMES, PORTS, Cluster
+from .support import FIRST_PORT, SPARE_PORTS, Cluster, cluster_names
 
 
 @pytest.fixture(scope="package")
@@ -36,8 +41,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         if in_ci():
             pytest.fail(f"{reason}, and CI is set: cluster tests must not skip", pytrace=False)
         pytest.skip(reason)
-    with _PortsLock():
-        nodes = start_cluster(tmp_path_factory.mktemp("cluster"), NAMES, PORTS)
+    base = tmp_path_factory.mktemp("cluster")
+    with _claim_ports() as (names, ports), _watchdog(base):
+        nodes = start_cluster(base, names, ports)
         try:
             yield Cluster(nodes)
         finally:
@@ -45,42 +51,85 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 node.remove()
 
 
-class _PortsLock:
-    """Holds an exclusive lock on the cluster's ports, so that two test sessions on one
-    machine (say, two checkouts) take turns instead of starting nodes on the same ports."""
+#: Run beside the tests: once the test process is gone (killed by a timeout, say, with no
+#: chance to tear down), kill the nodes' Erlang VMs, found by their pid files.
+_WATCHDOG = """
+import glob, os, signal, sys, time
+owner, base = int(sys.argv[1]), sys.argv[2]
+while True:
+    try:
+        os.kill(owner, 0)
+    except ProcessLookupError:
+        break
+    time.sleep(1)
+for path in glob.glob(os.path.join(base, "*", "rabbitmq.pid")):
+    try:
+        os.kill(int(open(path).read().strip()), signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
+"""
 
-    def __init__(self, wait: float = 240.0) -> None:
-        self._path = Path(tempfile.gettempdir()) / f"taskrpc-cluster-{PORTS[0]}.lock"
-        self._wait = wait
 
-    def __enter__(self) -> None:
-        self._file = self._path.open("w")
-        deadline = time.monotonic() + self._wait
+@contextlib.contextmanager
+def _watchdog(base: Path) -> Iterator[None]:
+    """Make sure the nodes die with this test process, even if it cannot tear down."""
+    watcher = subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(base)],
+        start_new_session=True,  # a signal to the tests' process group spares it
+    )
+    try:
+        yield
+    finally:
+        watcher.kill()
+        watcher.wait(10)
+
+
+@contextlib.contextmanager
+def _claim_ports() -> Iterator[tuple[list[str], list[int]]]:
+    """Node names and ports for this session's cluster, held under a lock file.
+
+    The lock makes two test sessions on one machine (two checkouts, say) take turns for
+    the ports. If, once locked, the ports are still taken, the nodes there belong to no
+    session that takes the lock (left by a run killed before tear-down): after a short
+    wait the cluster moves to spare ports, with a warning, instead of failing.
+    """
+    for first in (FIRST_PORT, *SPARE_PORTS):
+        with _lock(first, wait=240.0 if first == FIRST_PORT else 0.0) as locked:
+            if not locked:
+                continue
+            ports = [first, first + 1, first + 2]
+            wait = 30.0 if first == FIRST_PORT else 0.0
+            deadline = time.monotonic() + wait
+            while any(_listening(port) for port in ports) and time.monotonic() < deadline:
+                time.sleep(1)
+            if any(_listening(port) for port in ports):
+                warnings.warn(
+                    f"ports {ports} are taken by RabbitMQ nodes no test session owns (left "
+                    f"by a killed run?); the cluster uses other ports",
+                    stacklevel=1,
+                )
+                continue
+            yield cluster_names(first), ports
+            return
+    pytest.fail(f"no free ports for the cluster among {FIRST_PORT} and {SPARE_PORTS}")
+
+
+@contextlib.contextmanager
+def _lock(first: int, wait: float) -> Iterator[bool]:
+    """Hold the lock file of the ports from ``first``; ``False`` if not got in ``wait`` s."""
+    path = Path(tempfile.gettempdir()) / f"taskrpc-cluster-{first}.lock"
+    with path.open("w") as file:
+        deadline = time.monotonic() + wait
         while True:
             try:
-                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                if not any(_listening(port) for port in PORTS):
-                    return
-                fcntl.flock(self._file, fcntl.LOCK_UN)  # nodes of a session without the lock
-                raise BlockingIOError
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
             except BlockingIOError:
-                if time.monotonic() > deadline:
-                    self._file.close()
-                    pytest.fail(
-                        f"ports {PORTS} stayed taken by another test session ({self._path})"
-                    )
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
                 time.sleep(1)
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._file.close()  # releases the lock
-
-
-@pytest.fixture
-def healthy(cluster: Cluster) -> Cluster:
-    """The cluster with all three nodes running and clustered (restarting any a test left
-    down)."""
-    cluster.heal()
-    return cluster
+        yield True  # closing the file releases the lock
 
 
 def _listening(port: int) -> bool:
@@ -89,3 +138,11 @@ def _listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+@pytest.fixture
+def healthy(cluster: Cluster) -> Cluster:
+    """The cluster with all three nodes running and clustered (restarting any a test left
+    down)."""
+    cluster.heal()
+    return cluster
