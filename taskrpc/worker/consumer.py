@@ -133,7 +133,7 @@ class ConsumeLoop:
             self._bad.append(bad)  # by the loop: this runs in the middle of a read
             self.transport.wake()
         elif bad.needs_settling:
-            self.on_bad_delivery(bad.delivery_tag, bad.reason)
+            self._reject(bad.delivery_tag, _kind_of(bad), bad.reason)
         else:  # a no-ack consumer's: nothing to reject
             self.rejections.record(UNDECODABLE, bad.reason, delivery_tag=bad.delivery_tag)
 
@@ -227,7 +227,8 @@ class ConsumeLoop:
         reject those deliveries."""
         while self._bad:
             bad = self._bad.popleft()
-            error = BadRequest(f"undecodable delivery: {bad.reason}", type_name=UNDECODABLE)
+            kind = _kind_of(bad)
+            error = BadRequest(f"refused delivery: {bad.reason}", type_name=kind)
             outcome = dataclasses.replace(error_outcome(self.app, error), verified=False)
             properties = {"reply_to": bad.reply_to, "correlation_id": bad.correlation_id}
             answer = Delivery(bad.delivery_tag, b"", properties, {}, None, None, "", "", False, "")
@@ -235,7 +236,7 @@ class ConsumeLoop:
                 self._reply(answer, outcome)
             except (UnicodeError, ValueError, TypeError, OverflowError):
                 pass  # unanswerable after all: rejected all the same
-            self.on_bad_delivery(bad.delivery_tag, bad.reason)
+            self._reject(bad.delivery_tag, kind, bad.reason)
 
     def _publish_completed(self) -> None:
         self._answer_bad()
@@ -373,3 +374,8 @@ def _job_of(message: Delivery, app: App) -> Job:
         routing_key=routing_key,
         bare=bare is not None,
     )
+
+
+def _kind_of(bad: BadDelivery) -> str:
+    """The refusal a bad delivery is answered and counted as: too large, or undecodable."""
+    return "PayloadTooLarge" if bad.reason.startswith("body of") else UNDECODABLE

@@ -19,8 +19,18 @@ from collections.abc import Iterator
 import pytest
 
 from taskrpc import BadRequest
+from taskrpc.client.replies import PendingCall
+from taskrpc.client.result import AsyncResult
 
-from .rawframes import RawPublisher, longstr, shortstr, table
+from .rawframes import (
+    RawPublisher,
+    longstr,
+    nested_arrays,
+    nested_tables,
+    shortstr,
+    table,
+    timestamp,
+)
 
 pytestmark = [
     pytest.mark.broker,
@@ -102,3 +112,59 @@ def test_an_error_reply_carries_no_traceback_by_default(raw):
     with pytest.raises(Exception) as info:
         result.get(timeout=15)
     assert getattr(info.value, "remote_traceback", "missing") is None
+
+
+# -- deliveries py-amqp itself cannot decode (the transport hands them over by tag) ------
+
+UNDECODABLE = {
+    "content-type-not-utf8": {"content_type": shortstr(b"\xff")},
+    "correlation-id-not-utf8": {"correlation_id": shortstr(b"\xfe\xff")},
+    "header-timestamp-2-63": {
+        "application_headers": table(
+            [("taskrpc-task", b"S" + longstr(b"add")), ("t", timestamp(2**63))]
+        )
+    },
+    "headers-nested-5000-arrays": {
+        "application_headers": table(
+            [("taskrpc-task", b"S" + longstr(b"add")), ("a", nested_arrays(5000))]
+        )
+    },
+    "headers-nested-5000-tables": {
+        "application_headers": table(
+            [("taskrpc-task", b"S" + longstr(b"add")), ("f", nested_tables(5000))]
+        )
+    },
+}
+
+
+@pytest.mark.parametrize("attack", UNDECODABLE.values(), ids=UNDECODABLE.keys())
+def test_a_delivery_the_amqp_layer_cannot_decode_is_rejected_by_its_tag(served, frames, attack):
+    before = served.output().count("(Undecodable)")
+    properties = {
+        "content_type": "application/json",
+        "application_headers": ADD_HEADERS,
+        "correlation_id": uuid.uuid4().hex,
+        **attack,
+    }
+    frames.publish(served.queue, b'{"args": [1, 2]}', properties)
+    deadline = time.monotonic() + 10
+    while served.output().count("(Undecodable)") == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert served.output().count("(Undecodable)") == before + 1
+
+
+def test_an_over_announced_body_is_refused_without_being_held_and_answered(served, frames, raw):
+    # Its properties were read, so its caller is answered (unsigned) before it is rejected.
+    call = PendingCall(uuid.uuid4().hex, "raw", time.monotonic() + 15)
+    raw.app.client._router.add(call)
+    properties = {
+        "content_type": "application/json",
+        "application_headers": ADD_HEADERS,
+        "correlation_id": call.id,
+        "reply_to": raw.reply_to(),
+    }
+    frames.publish(served.queue, b"x" * (5 * 1024 * 1024), properties)
+    result: AsyncResult[int] = AsyncResult(raw.app, call, None)
+    with pytest.raises(BadRequest) as info:
+        result.get(timeout=15)
+    assert info.value.type_name == "PayloadTooLarge"
