@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..budgets import check_headers
@@ -26,15 +27,24 @@ logger = logging.getLogger("taskrpc.worker")
 def admit(app: App, job: Job) -> Outcome | None:
     """``None`` if ``job`` may run, else the error reply refusing it.
 
-    A refusal here is of a request not verified (refused before or at its signature):
-    its reply is marked so, and a signing worker sends it unsigned.
+    A refusal before or at the signature (size, header budgets, signature) is of a
+    request not verified: its reply is marked so, and a signing worker sends it
+    unsigned. The headers' meaning is checked after the signature.
     """
+    error = _refusal_of(_check, app, job)
+    if error is not None:
+        return dataclasses.replace(refusal(app, job, error), verified=False)
+    error = None if job.bare else _refusal_of(_check_headers, app, job)
+    return None if error is None else refusal(app, job, error)
+
+
+def _refusal_of(check: Callable[[App, Job], None], app: App, job: Job) -> RemoteError | None:
     try:
-        _check(app, job)
+        check(app, job)
     except RemoteError as exc:
         # Logged (once, rate-limited) by the consume loop when it rejects the request.
         logger.debug("request %s [%s] refused: %s", job.task or "-", job.request_id, exc)
-        error = exc
+        return exc
     except Exception as exc:  # a check that breaks must not stop the worker's loop
         logger.warning(
             "request %s [%s] could not be checked: %s: %s",
@@ -43,10 +53,8 @@ def admit(app: App, job: Job) -> Outcome | None:
             type(exc).__name__,
             exc,
         )
-        error = BadRequest(f"request could not be checked: {exc}", type_name=type(exc).__name__)
-    else:
-        return None
-    return dataclasses.replace(refusal(app, job, error), verified=False)
+        return BadRequest(f"request could not be checked: {exc}", type_name=type(exc).__name__)
+    return None
 
 
 def refusal(app: App, job: Job, error: RemoteError) -> Outcome:
@@ -84,15 +92,13 @@ def _check(app: App, job: Job) -> None:
         )
     except LimitExceeded as exc:
         raise BadRequest(str(exc), type_name=exc.kind) from None
-    if not job.bare:
-        _check_headers(job)
     try:
         app.codec.verify(job.body, request_envelope(job), redelivered=job.redelivered)
     except BadSignature as exc:
         raise BadRequest(str(exc), type_name="BadSignature") from None
 
 
-def _check_headers(job: Job) -> None:
+def _check_headers(app: App, job: Job) -> None:
     headers = job.headers
     protocol = headers.get(HEADER_PROTOCOL)
     if protocol is not None and (type(protocol) is not int or protocol != PROTOCOL_VERSION):

@@ -32,7 +32,7 @@ from ..middleware import (
 from ..security.signing import HEADER_KEY_ID, Envelope
 from ..transport import BadDelivery, Delivery, Transport, declare_task_queues
 from .admission import admit, refusal
-from .executor import Job, error_outcome
+from .executor import Job
 from .poison import declare_dead_letters, delivery_count, settle_dead_letter
 from .pools import Pool
 from .recent import RecentReplies, fingerprint, reply_key
@@ -83,6 +83,7 @@ class ConsumeLoop:
         self._completed: collections.deque[tuple[int, Outcome]] = collections.deque()
         self._in_flight: dict[int, Delivery] = {}
         self._bad: collections.deque[BadDelivery] = collections.deque()  # to answer
+        self._queue_of: dict[str, str] = {}  # consumer tag -> queue
         self._answered: list[int] = []  # replied to, not yet acked
         self._answered_since = 0.0
         self._stopping = False
@@ -125,15 +126,15 @@ class ConsumeLoop:
 
     def _consume(self) -> None:
         for queue in self._queues:
-            self._consumer_tags.append(self.transport.consume(queue, self._inbox.append))
+            tag = self.transport.consume(queue, self._inbox.append)
+            self._consumer_tags.append(tag)
+            self._queue_of[tag] = str(getattr(queue, "name", queue))
 
     def _on_bad_delivery(self, bad: BadDelivery) -> None:
         """The transport's hook: a delivery it could not decode, or too large to take."""
-        if bad.needs_settling and bad.reply_to:  # answered (unsigned), then rejected
+        if bad.needs_settling:  # answered (unsigned) if it can be, then rejected,
             self._bad.append(bad)  # by the loop: this runs in the middle of a read
             self.transport.wake()
-        elif bad.needs_settling:
-            self._reject(bad.delivery_tag, _kind_of(bad), bad.reason)
         else:  # a no-ack consumer's: nothing to reject
             self.rejections.record(UNDECODABLE, bad.reason, delivery_tag=bad.delivery_tag)
 
@@ -228,14 +229,26 @@ class ConsumeLoop:
         while self._bad:
             bad = self._bad.popleft()
             kind = _kind_of(bad)
-            error = BadRequest(f"refused delivery: {bad.reason}", type_name=kind)
-            outcome = dataclasses.replace(error_outcome(self.app, error), verified=False)
-            properties = {"reply_to": bad.reply_to, "correlation_id": bad.correlation_id}
-            answer = Delivery(bad.delivery_tag, b"", properties, {}, None, None, "", "", False, "")
-            try:
-                self._reply(answer, outcome)
-            except (UnicodeError, ValueError, TypeError, OverflowError):
-                pass  # unanswerable after all: rejected all the same
+            error = BadRequest(bad.reason, type_name=kind)
+            queue = self._queue_of.get(bad.consumer_tag, "")
+            bare = self.app.bare_task(queue) if queue else None
+            job = Job(bad.correlation_id or "", bare.name if bare else "", b"", None)
+            job = dataclasses.replace(job, reply_to=bad.reply_to, routing_key=queue)
+            if self.hooks:
+                run_hooks(self.hooks, "before_request", job)
+            outcome = refusal(self.app, dataclasses.replace(job, bare=bare is not None), error)
+            outcome = dataclasses.replace(outcome, verified=False)
+            if self.hooks:
+                run_hooks(reversed(self.hooks), "after_request", job, outcome, SOURCE_REFUSED)
+            if bad.reply_to:
+                properties = {"reply_to": bad.reply_to, "correlation_id": bad.correlation_id}
+                answer = Delivery(
+                    bad.delivery_tag, b"", properties, {}, None, None, "", queue, False, ""
+                )
+                try:
+                    self._reply(answer, outcome)
+                except (UnicodeError, ValueError, TypeError, OverflowError):
+                    pass  # unanswerable after all: rejected all the same
             self._reject(bad.delivery_tag, kind, bad.reason)
 
     def _publish_completed(self) -> None:

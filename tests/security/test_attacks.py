@@ -139,7 +139,7 @@ UNDECODABLE = {
 
 @pytest.mark.parametrize("attack", UNDECODABLE.values(), ids=UNDECODABLE.keys())
 def test_a_delivery_the_amqp_layer_cannot_decode_is_rejected_by_its_tag(served, frames, attack):
-    before = served.output().count("(Undecodable)")
+    before = served.output().count("requeue (Undecodable)")
     properties = {
         "content_type": "application/json",
         "application_headers": ADD_HEADERS,
@@ -148,9 +148,9 @@ def test_a_delivery_the_amqp_layer_cannot_decode_is_rejected_by_its_tag(served, 
     }
     frames.publish(served.queue, b'{"args": [1, 2]}', properties)
     deadline = time.monotonic() + 10
-    while served.output().count("(Undecodable)") == before and time.monotonic() < deadline:
+    while served.output().count("requeue (Undecodable)") == before and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert served.output().count("(Undecodable)") == before + 1
+    assert served.output().count("requeue (Undecodable)") == before + 1
 
 
 def test_an_over_announced_body_is_refused_without_being_held_and_answered(served, frames, raw):

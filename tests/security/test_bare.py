@@ -121,7 +121,7 @@ BAD_INPUT = {
     "empty": (b"", b"error: invalid_arguments"),
     "whitespace-only": (b"  \n", b"error: invalid_arguments"),
     "invalid-utf8": (b"\xff\xfe30", b"error: bad_request: undecodable body"),
-    "huge": (b"9" * (4 * 1024 * 1024 + 1), b"error: bad_request: body of 4194305 bytes exceeds"),
+    "huge": (b"9" * (4 * 1024 * 1024 + 1), b"error: bad_request: body of 4194305 bytes"),
     "long-number": (b"9" * 100_000, b"error: invalid_arguments"),
     "json-array": (b"[30]", b"error: invalid_arguments"),
     "pickle": (pickle.dumps(CreatesFile(PICKLE_MARKER)), b"error: bad_request"),
