@@ -6,7 +6,7 @@ import dataclasses
 import inspect
 import threading
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
 from .calling import CallOptions
@@ -28,12 +28,14 @@ from .transport import tls
 from .urls import join_urls
 
 if TYPE_CHECKING:
+    from .beat.entries import PeriodicEntry
     from .client.aio import AsyncClient
     from .client.result import AsyncResult
     from .client.sync import Client
 
 P = ParamSpec("P")
 R = TypeVar("R")
+TaskT = TypeVar("TaskT", bound=Task[Any, Any])
 
 
 class TaskDecorator(Protocol):
@@ -116,6 +118,8 @@ class App:
         #: Exception types rebuilt from remote errors (see :meth:`App.allow_remote_exceptions`).
         self.remote_exceptions = RemoteExceptionTypes()
         self.tasks: dict[str, Task[Any, Any]] = {}
+        #: Entries of ``taskrpc beat``, by name (see :meth:`periodic`).
+        self.periodic_tasks: dict[str, PeriodicEntry] = {}
         #: Worker hooks, in the order they were added.
         self.middleware: list[Middleware] = []
         self._client: Client | None = None
@@ -169,6 +173,8 @@ class App:
         bare: bool = False,
         throws: tuple[type[BaseException], ...] = (),
         rate_limit: str | None = None,
+        ignore_result: bool = False,
+        priority: int | None = None,
     ) -> TaskDecorator: ...
 
     def task(
@@ -186,6 +192,8 @@ class App:
         bare: bool = False,
         throws: tuple[type[BaseException], ...] = (),
         rate_limit: str | None = None,
+        ignore_result: bool = False,
+        priority: int | None = None,
     ) -> Any:
         """Register a function as a task; use bare (``@app.task``) or with options.
 
@@ -208,6 +216,10 @@ class App:
             rate_limit: Most runs of the task per second, minute or hour on each worker
                 (``"100/s"``, ``"10/m"``, ``"5/h"``; a token bucket without bursts).
                 Requests over the limit wait on the worker without holding up others.
+            ignore_result: Fire-and-forget: every call asks for no reply, is confirmed by
+                the broker, never expires and is persistent (``persistent_jobs``); its
+                handle's ``get()`` raises. :meth:`Task.publish` does this for one call.
+            priority: Default priority of its requests, 0 to ``Settings.max_priority``.
 
         Raises:
             ConfigurationError: Another task already has that name, or another bare task
@@ -237,6 +249,8 @@ class App:
                 bare=bare,
                 throws=throws,
                 rate_limit=rate_limit,
+                ignore_result=ignore_result,
+                priority=priority,
             )
             if bare and self.bare_task(task.queue) is not None:
                 raise ConfigurationError(f"another bare task already serves {task.queue!r}")
@@ -245,6 +259,41 @@ class App:
             return task
 
         return register(fn) if fn is not None else register
+
+    def periodic(
+        self,
+        *,
+        every: float | timedelta | None = None,
+        cron: str | None = None,
+        timezone: str = "UTC",
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> Callable[[TaskT], TaskT]:
+        """Run a task periodically, from ``taskrpc beat APP``; put it above ``@app.task``.
+
+        Parameters:
+            every: Seconds (or a ``timedelta``) between runs, at the multiples of it since
+                the epoch: ``every=3600`` runs on the hour.
+            cron: A five-field cron expression instead, e.g. ``"30 7 * * 1-5"``.
+            timezone: The IANA time zone the cron expression is read in (default UTC).
+            args: Positional arguments of every run.
+            kwargs: Keyword arguments of every run.
+            name: The entry's name; default: the task's name.
+
+        Raises:
+            ConfigurationError: Neither or both of ``every`` and ``cron``, a bad cron
+                expression or time zone, a name taken, or arguments the task refuses.
+
+        Example:
+            >>> @app.periodic(cron="0 7 * * *", timezone="Europe/Paris")  # doctest: +SKIP
+            ... @app.task
+            ... def morning_report() -> None: ...
+        """
+        from .beat.entries import periodic_decorator, schedule_of
+
+        schedule = schedule_of(every, cron, timezone)
+        return periodic_decorator(self.periodic_tasks, schedule, args, kwargs, name)
 
     def _accept_serializers_of(self, task: Task[Any, Any]) -> None:
         """What the app chose to send, it accepts back (a bare task's format is only

@@ -107,6 +107,17 @@ class Settings:
     #: Extra prefetch of a worker that serves rate-limited tasks: up to this many
     #: requests can wait there for their rate without holding up other tasks' requests.
     rate_limit_headroom: int = 100
+    #: The single-active-consumer queue whose token makes one ``taskrpc beat`` the
+    #: leader; ``""``: ``taskrpc.beat.<app name>``.
+    beat_queue: str = ""
+    #: Most ticks of one entry a new beat leader sends for the time nobody led.
+    beat_max_catch_up: int = 100
+    #: Mark fire-and-forget requests (``Task.publish``, ``ignore_result=True``)
+    #: persistent, so that a broker restart does not lose them (with durable queues).
+    persistent_jobs: bool = True
+    #: Declare classic task queues with ``x-max-priority`` of this value, so that
+    #: ``priority=`` (0 to it) orders requests; 0: no priorities. Quorum queues cannot.
+    max_priority: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -27,6 +27,7 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from .beat import beat
     from .bench import bench
     from .bench_metrics import bench_metrics
     from .bench_suites import bench_memory, bench_scaling
@@ -38,7 +39,7 @@ def _register() -> None:
     from .worker import worker
 
     commands = (worker, call, demo, bench, bench_memory, bench_scaling, bench_metrics, schema)
-    for command in (*commands, inspect, revoke, dashboard):
+    for command in (*commands, inspect, revoke, dashboard, beat):
         cli.add_command(command)
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from ..exceptions import TimeoutError
 from ..middleware import run_hooks
 from ..policies import RetryPolicy
-from .base import ResultLoader, read_reply
+from .base import ResultLoader, no_result, read_reply, sent
 from .core import BaseClient
 from .replies import PendingCall
 
@@ -79,7 +79,8 @@ class AsyncCall(Generic[R]):
         reply, error = call.outcome()
         if error is not None:
             raise error
-        assert reply is not None
+        if reply is None:  # fire-and-forget: confirmed, and no reply will come
+            raise no_result(self.task, self.id)
         return read_reply(self._client.app, reply, self._load_result)  # type: ignore[no-any-return]
 
     def __await__(self) -> Generator[Any, None, R]:
@@ -133,6 +134,8 @@ class AsyncClient(BaseClient):
         idempotent: bool = False,
         serializer: str | None = None,
         delay: float = 0.0,
+        priority: int | None = None,
+        fire: bool = False,
     ) -> AsyncCall[Any]:
         """Send a request and return its handle.
 
@@ -149,12 +152,53 @@ class AsyncClient(BaseClient):
             idempotent=idempotent,
             serializer=serializer,
             delay=delay,
+            priority=priority,
+            fire=fire,
         )
         if self._listener.connected:
             call = submit()  # only encodes and queues: no I/O on the loop's thread
         else:
             call = await asyncio.get_running_loop().run_in_executor(self._connecting, submit)
         return AsyncCall(self, call, load_result)
+
+    async def publish(
+        self,
+        task: str,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        queue: str | None = None,
+        retry: RetryPolicy | None = None,
+        serializer: str | None = None,
+        delay: float = 0.0,
+        priority: int | None = None,
+    ) -> str:
+        """Send a fire-and-forget request; see :meth:`taskrpc.Client.publish`."""
+        submit = functools.partial(
+            self._submit,
+            task,
+            args,
+            kwargs,
+            timeout=timeout,
+            queue=queue,
+            retry=retry,
+            idempotent=False,
+            serializer=serializer,
+            delay=delay,
+            priority=priority,
+            fire=True,
+        )
+        if self._listener.connected:
+            call = submit()
+        else:
+            call = await asyncio.get_running_loop().run_in_executor(self._connecting, submit)
+        left = max(0.0, call.deadline - time.monotonic())
+        try:
+            await asyncio.wait_for(_settled(call), left)
+        except asyncio.TimeoutError:
+            pass
+        return sent(call, call.done)
 
     async def call(self, task: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         """Send a request and await its result (plain JSON data)."""

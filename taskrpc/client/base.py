@@ -30,7 +30,7 @@ from ..messages import (
     ReplyBody,
 )
 from ..security.signing import Envelope
-from .replies import RawReply
+from .replies import PendingCall, RawReply
 
 if TYPE_CHECKING:
     from ..app import App
@@ -66,6 +66,8 @@ class OutgoingRequest:
     #: It is published into the delay cascade (:mod:`taskrpc.delays`) for the time left
     #: at the moment of publishing.
     due: float | None = None
+    #: Fire-and-forget: no ``reply_to``; the call settles when the broker confirms it.
+    fire: bool = False
 
     def route(self, default_exchange: str) -> tuple[str, str]:
         """The exchange and routing key to publish to now."""
@@ -116,6 +118,8 @@ class RequestBuilder:
         request_id: str | None = None,
         serializer: str | None = None,
         delay: float = 0.0,
+        fire: bool = False,
+        priority: int | None = None,
     ) -> OutgoingRequest:
         """Encode one call.
 
@@ -130,6 +134,10 @@ class RequestBuilder:
         reaches its queue that much later, with no ``expiration``, and its deadline
         counts from then.
 
+        A ``fire`` (fire-and-forget) request expects no reply: without an explicit
+        ``timeout`` it has no deadline and no expiration, and it is persistent if
+        ``Settings.persistent_jobs`` says so. ``priority`` is the AMQP priority.
+
         Raises:
             ConfigurationError: The timeout is not positive.
             TypeError: An argument cannot be represented as JSON-compatible data.
@@ -137,6 +145,7 @@ class RequestBuilder:
                 was sent.
             ConfigurationError: No usable serializer has that name.
         """
+        expires = not fire or timeout is not None
         timeout = self._default_timeout if timeout is None else float(timeout)
         if not timeout > 0:
             raise ConfigurationError(f"timeout must be positive, got {timeout!r}")
@@ -159,12 +168,16 @@ class RequestBuilder:
             "message_id": request_id,
             "delivery_mode": self._delivery_mode,
         }
+        if fire and self.app.settings.persistent_jobs:
+            properties["delivery_mode"] = 2
+        if priority is not None:
+            properties["priority"] = priority
         due = None
         if delay > 0:
             delays.delay_milliseconds(delay)  # not too long
             due = time.monotonic() + delay
             timeout += delay
-        else:
+        elif expires:
             properties["expiration"] = str(max(1, int(timeout * 1000)))
         if reply_to:
             properties["reply_to"] = reply_to
@@ -180,13 +193,14 @@ class RequestBuilder:
             base_headers={
                 HEADER_PROTOCOL: PROTOCOL_VERSION,
                 HEADER_TASK: task,
-                HEADER_DEADLINE: now + timeout,
+                **({HEADER_DEADLINE: now + timeout} if expires else {}),
                 HEADER_SENT_AT: now,
                 **encoded.headers,
             },
             deadline=time.monotonic() + timeout,
             codec=self._codec,
             due=due,
+            fire=fire,
         )
 
     def _serializer_of(self, task: str) -> str:
@@ -247,3 +261,20 @@ def read_reply(app: App, reply: RawReply, load_result: ResultLoader | None) -> A
             f"the result does not match the task's return type here: {exc}",
             type_name=type(exc).__name__,
         ) from None
+
+
+def sent(call: PendingCall, settled: bool) -> str:
+    """The id of a fire-and-forget call the broker confirmed, or its failure raised."""
+    if not settled:
+        raise TimeoutError(f"the broker did not confirm {call.task} [{call.id}] in time")
+    _, error = call.outcome()
+    if error is not None:
+        raise error
+    return call.id
+
+
+def no_result(task: str, call_id: str) -> ConfigurationError:
+    """What ``get()`` raises for a fire-and-forget call: there is nothing to get."""
+    return ConfigurationError(
+        f"{task} [{call_id}] was sent fire-and-forget (ignore_result): it has no result"
+    )

@@ -81,6 +81,8 @@ class BaseClient:
         idempotent: bool,
         serializer: str | None = None,
         delay: float = 0.0,
+        priority: int | None = None,
+        fire: bool = False,
     ) -> PendingCall:
         """Build and register one request and queue it for publishing; return its call.
 
@@ -98,6 +100,8 @@ class BaseClient:
             timeout=timeout,
             serializer=serializer,
             delay=delay,
+            priority=priority,
+            fire=fire,
         )
         hooks = self.app.middleware
         if hooks:

@@ -372,7 +372,8 @@ class ReplyListener:
                 )
                 raise  # the channel is closed: reconnect, without resending this call
             self._declared.add(request.queue)
-        request.properties["reply_to"] = self.reply_to
+        if not request.fire:
+            request.properties["reply_to"] = self.reply_to
         exchange, routing_key = request.route(self._settings.exchange)
         delayed = exchange.startswith(delays.PREFIX)
         if delayed and delays.PREFIX not in self._declared:
@@ -446,9 +447,13 @@ class ReplyListener:
         tags = [tag for tag in self._unconfirmed if tag <= delivery_tag]
         return [self._unconfirmed.pop(tag) for tag in tags]
 
-    @staticmethod
-    def _confirmed(call: PendingCall) -> None:
+    def _confirmed(self, call: PendingCall) -> None:
         call.confirmed = True
+        if call.request is not None and call.request.fire:  # no reply will come: done
+            self._router.discard(call.id)
+            call.request = None
+            call._settle(None, None)
+            return
         if not call.resendable:
             call.request = None  # no resend will need it: let the body go
 

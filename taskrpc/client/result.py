@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..exceptions import TimeoutError
 from ..middleware import run_hooks
-from .base import ResultLoader, read_reply
+from .base import ResultLoader, no_result, read_reply
 from .replies import PendingCall
 
 if TYPE_CHECKING:
@@ -94,7 +94,9 @@ class AsyncResult(Generic[R]):
         if error is not None:
             self._error = error
             return
-        assert reply is not None
+        if reply is None:  # fire-and-forget: confirmed, and no reply will come
+            self._error = no_result(self.task, self.id)
+            return
         try:
             self._value = read_reply(self._app, reply, self._load_result)
         except Exception as exc:

@@ -99,5 +99,8 @@ def fingerprint(request: Request) -> bytes:
     for part in (task, request.content_type, request.content_encoding):
         digest.update(str(part or "").encode("utf-8", "surrogateescape"))
         digest.update(b"\0")
-    digest.update(request.body)
+    body = request.body
+    # py-amqp gives a message with no body frame the body "" (a str), and may decode a
+    # body to text by its content encoding: neither may crash the worker.
+    digest.update(body if isinstance(body, bytes) else str(body).encode("utf-8", "surrogateescape"))
     return digest.digest()

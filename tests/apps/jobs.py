@@ -13,3 +13,9 @@ app = App("jobs")
 def arrival(n: int) -> float:
     """When request ``n`` reached the worker (seconds since the epoch)."""
     return time.time()
+
+
+@app.periodic(every=0.5)
+@app.task(name="heartbeat")
+def heartbeat() -> None:
+    """A periodic task; the beat tests read its requests straight from the queue."""
