@@ -14,6 +14,7 @@ from .client.result import AsyncResult
 from .client.sync import Client
 from .context import RequestContext, current_request
 from .exceptions import (
+    AuthenticationFailed,
     BadRequest,
     BrokerError,
     ClientClosed,
@@ -23,6 +24,7 @@ from .exceptions import (
     DeadlineExceeded,
     InvalidArguments,
     InvalidResult,
+    LimitExceeded,
     NotRegistered,
     PayloadTooLarge,
     PoisonRequest,
@@ -53,6 +55,7 @@ __all__ = [
     "AsyncCall",
     "AsyncClient",
     "AsyncResult",
+    "AuthenticationFailed",
     "BadRequest",
     "BrokerError",
     "Client",
@@ -65,6 +68,7 @@ __all__ = [
     "InvalidResult",
     "Middleware",
     "NotRegistered",
+    "LimitExceeded",
     "PayloadTooLarge",
     "PoisonRequest",
     "Registry",

@@ -7,10 +7,12 @@ Every exception taskrpc raises derives from :class:`TaskRPCError`::
     ├── NotRegistered             a task name this app does not know (local lookup)
     ├── BrokerError               talking to the broker failed
     │   ├── ConnectionLost        the connection (or the reply queue) went away mid-call
-    │   └── Unroutable            no queue is bound for the request (mandatory publish)
+    │   ├── Unroutable            no queue is bound for the request (mandatory publish)
+    │   └── AuthenticationFailed  the broker refused the credentials (retrying cannot help)
     ├── SoftTimeLimitExceeded     raised inside a task that ran past its soft limit
     ├── ClientClosed              the client was closed while a call waited
     ├── PayloadTooLarge           a body over the size limit (refused before sending)
+    ├── LimitExceeded             a received message over a decode budget (digits, depth...)
     ├── ContentDisallowed         a content type or encoding the receiver does not accept
     ├── BadSignature              a signature missing, wrong, of an unknown key, or too old
     ├── TimeoutError              no reply within the call's timeout (also a builtin TimeoutError)
@@ -65,12 +67,29 @@ class Unroutable(BrokerError):
     """The broker returned the request: no queue is bound to its routing key."""
 
 
+class AuthenticationFailed(BrokerError):
+    """The broker refused the user name or password (``ACCESS_REFUSED`` at login)."""
+
+
 class SoftTimeLimitExceeded(TaskRPCError):
     """Raised inside a task when it runs past its soft time limit; the task may catch it."""
 
 
 class PayloadTooLarge(TaskRPCError, ValueError):
     """A message body is larger than ``Settings.max_message_size``."""
+
+
+class LimitExceeded(TaskRPCError, ValueError):
+    """A received message exceeds a decode budget; ``kind`` names which.
+
+    A worker answers it as :class:`BadRequest` with ``type_name`` set to ``kind``:
+    ``"IntegerTooLong"``, ``"NestingTooDeep"``, ``"TooManyHeaders"`` or
+    ``"HeadersTooLarge"``.
+    """
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class ContentDisallowed(TaskRPCError):

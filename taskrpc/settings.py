@@ -48,6 +48,11 @@ class Settings:
     duplicate_window: int = 10_000
     #: Seconds to wait for a broker connection before giving up.
     connect_timeout: float = 5.0
+    #: AMQP heartbeat interval in seconds (0 turns heartbeats off). Both ends send one
+    #: when idle and declare the link dead after two silent intervals, so a blackholed
+    #: connection is noticed in about 20 s at the default and its unacked requests go to
+    #: other workers. Lower notices sooner but risks false alarms on a loaded machine.
+    broker_heartbeat: float = 10.0
     #: For TLS (``amqps://`` URLs only), the CA certificates (a PEM file) that sign the broker's
     #: certificate; empty: the CAs this system trusts.
     broker_tls_ca: str = ""
@@ -62,6 +67,22 @@ class Settings:
     #: Largest message body, in bytes, a client sends or a worker accepts (also the most a
     #: compressed body may inflate to).
     max_message_size: int = 4 * 1024 * 1024
+    #: Decode budgets, checked before the expensive work (see the security guide); the
+    #: most digits of integers longer than 4300 digits in one received body, in total
+    #: (converting one costs the square of its digits; fib(100000) has 20,899), ...
+    max_int_digits: int = 50_000
+    #: ... the deepest nesting of arrays and objects in a body (JSON's parser stops at
+    #: 200 levels whatever this says), ...
+    max_nesting_depth: int = 200
+    #: ... how many AMQP headers a request may carry, and their total size in bytes.
+    max_headers: int = 128
+    max_header_bytes: int = 32 * 1024
+    #: Send task tracebacks in error replies. Off by default, since a traceback shows file
+    #: paths, library versions and code to whoever can read the reply queue.
+    send_tracebacks: bool = False
+    #: Validate task arguments strictly, so no ``true`` for an ``int``, no ``"1"`` for an
+    #: ``int`` or ``1`` for a ``str`` (top-level parameters of scalar types).
+    strict_arguments: bool = False
     #: Serializers (names, comma-separated in the environment) a worker decodes requests
     #: in. The app's own serializer and those its tasks name are always added.
     accept_requests: tuple[str, ...] = ("json",)
@@ -104,8 +125,8 @@ class Settings:
     #: sending, when this app knows the task; a wrong call fails there with the
     #: ``InvalidArguments`` the worker would have answered.
     check_arguments: bool = True
-    #: Extra prefetch of a worker that serves rate-limited tasks: up to this many
-    #: requests can wait there for their rate without holding up other tasks' requests.
+    #: The prefetch a worker adds when it serves rate-limited tasks, so that up to this
+    #: many requests can wait there for their rate without holding up other tasks'.
     rate_limit_headroom: int = 100
     #: The single-active-consumer queue whose token makes one ``taskrpc beat`` the
     #: leader; ``""``: ``taskrpc.beat.<app name>``.
@@ -118,6 +139,9 @@ class Settings:
     #: Declare classic task queues with ``x-max-priority`` of this value, so that
     #: ``priority=`` (0 to it) orders requests; 0: no priorities. Quorum queues cannot.
     max_priority: int = 0
+    #: Let a task wait for the result of a call to a queue its own worker serves (which
+    #: can deadlock the pool); refused by default, as in Celery.
+    allow_nested_waits: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -275,13 +275,14 @@ class Task(FanOutMethods[P, R]):
         value = self.execute(list(args), dict(kwargs))
         return self.signature.load_result(self.signature.dump_result(value))  # type: ignore[no-any-return]
 
-    def execute(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    def execute(self, args: list[Any], kwargs: dict[str, Any], *, strict: bool = False) -> Any:
         """Validate the arguments, run the function and return what it returned.
 
         This is what a worker does with a request. Coroutine functions run to completion
-        in a fresh event loop.
+        in a fresh event loop. ``strict``: see ``Signature.validate`` (in
+        ``taskrpc.signature``).
         """
-        call_args, call_kwargs = self.signature.validate(args, kwargs)
+        call_args, call_kwargs = self.signature.validate(args, kwargs, strict=strict)
         value = self.fn(*call_args, **call_kwargs)
         if self.is_async:
             value = asyncio.run(value)

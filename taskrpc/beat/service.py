@@ -18,6 +18,7 @@ new leader also sends the ticks that fell due while nobody led (at most
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -26,9 +27,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..client.base import RequestBuilder
-from ..exceptions import ConfigurationError
-from ..transport import connect, declare_task_queues
-from ..transport.connection import is_virtual
+from ..exceptions import AuthenticationFailed, ConfigurationError
+from ..transport.legacy import connect_kombu as connect
+from ..transport.legacy import declare_task_queues_on as declare_task_queues
+from ..transport.legacy import is_virtual
 
 if TYPE_CHECKING:
     from ..app import App
@@ -81,8 +83,8 @@ class Beat:
         while not self._stopping.is_set():
             try:
                 connection = connect(self.app.settings)
-            except Exception:
-                if first:
+            except Exception as exc:
+                if first or isinstance(exc, AuthenticationFailed):
                     raise
                 logger.warning("beat: cannot reconnect; retrying", exc_info=True)
                 self._stopping.wait(self.app.connect_retry.delay(1))
@@ -194,11 +196,15 @@ class Beat:
             timeout=None,
             request_id=request_id,
         )
+        # The tick is a taskrpc-* header: in the headers before they are signed.
+        request = dataclasses.replace(
+            request, base_headers={**request.base_headers, HEADER_TICK: tick}
+        )
         message = amqp.Message(
             request.body,
             content_type=request.content_type,
             content_encoding=request.content_encoding,
-            application_headers={**request.headers, HEADER_TICK: tick},
+            application_headers=request.headers,
             **request.properties,
         )
         exchange, routing_key = request.route(self.app.settings.exchange)

@@ -20,21 +20,15 @@ import select
 import threading
 import time
 import uuid
-from typing import Any
-
-from kombu import Consumer, Queue
-from kombu.message import Message
 
 from .. import delays
 from ..exceptions import BrokerError, ConnectionLost, Unroutable
 from ..policies import RetryPolicy
 from ..queues import explain_refusal
 from ..settings import Settings
-from ..transport import EventPump, connect, declare_task_queues, task_exchange
-from ..transport.connection import is_virtual
+from ..transport import Delivery, Returned, Transport, connect, declare_task_queues
 from ..transport.direct_reply import DIRECT_REPLY_TO, learn_reply_to
 from ..transport.nodes import BrokerNodes
-from ..transport.publish import Publish, is_amqp_channel, publisher
 from .replies import PendingCall, RawReply, ReplyRouter
 
 logger = logging.getLogger("taskrpc.client")
@@ -96,23 +90,20 @@ class ReplyListener:
         self._outbox: collections.deque[PendingCall] = collections.deque()
         self._unconfirmed: dict[int, PendingCall] = {}
         self._returned: dict[str, str] = {}
-        self._published = 0
         self._io_lock = threading.Lock()
         self._leader = threading.Lock()  # held by the one caller reading replies itself
         # Wakes the leader when the I/O thread read frames (perhaps the leader's reply).
         self._leader_r, self._leader_w = os.pipe()
         os.set_blocking(self._leader_r, False)
         os.set_blocking(self._leader_w, False)
-        self._channel: Any = None  # set while connected; used only under the lock
-        self._send: Publish | None = None
-        self._channel_errors: tuple[type[BaseException], ...] = ()
+        self._channel: Transport | None = None  # set while connected; used under the lock
         self._confirms = False
         self._declared: set[str] = set()
         self._ready = threading.Event()
         self._gave_up = threading.Event()  # set while retries are exhausted; calls fail fast
         self._stopping = False
         self._stopped = threading.Event()  # wakes the reconnection backoff at once
-        self._pump: EventPump | None = None
+        self._pump: Transport | None = None
         self._thread = threading.Thread(target=self._run, name="taskrpc-client", daemon=True)
         #: Name of the current callback queue (every request's ``reply_to``).
         self.reply_to = ""
@@ -173,7 +164,7 @@ class ReplyListener:
         ``timeout=0`` this reads what has already arrived, without blocking.
         """
         pump = self._pump
-        if call.done or pump is None or not self._confirms:
+        if call.done or pump is None:
             return call.wait(timeout)
         if not self._leader.acquire(blocking=False):
             return self._follow(call, timeout)
@@ -191,8 +182,8 @@ class ReplyListener:
             return call.done
         return self._follow(call, left)  # stopped or reconnected while leading
 
-    def _lead(self, call: PendingCall, pump: EventPump, deadline: float) -> None:
-        sock = pump.sock
+    def _lead(self, call: PendingCall, pump: Transport, deadline: float) -> None:
+        sock = pump.fileno()
 
         def call_done() -> bool:
             return call.done
@@ -211,7 +202,7 @@ class ReplyListener:
                     if self._pump is not pump:
                         return  # reconnected meanwhile: the I/O thread takes over
                     # Only until our reply is in: the caller may have more to publish.
-                    pump.drain_ready(until=call_done)
+                    pump.drain(until=call_done)
             elif left <= 0:
                 return
 
@@ -245,7 +236,7 @@ class ReplyListener:
         self._wake_leader()
 
     def __del__(self) -> None:
-        # Closed only when nothing can write to it any more (see EventPump.close).
+        # Closed only when nothing can write to it any more (see the transport's Waker).
         for fd in (getattr(self, "_leader_r", -1), getattr(self, "_leader_w", -1)):
             if fd >= 0:
                 try:
@@ -274,49 +265,41 @@ class ReplyListener:
             self._stopped.wait(self._connect_retry.delay(attempt))
 
     def _serve(self) -> None:
-        with connect(self._settings, self._nodes) as connection:
-            channel = connection.channel()
-            confirms = not is_virtual(connection)
+        channel = connect(self._settings, self._nodes)
+        try:
             # Before confirm mode: learning a direct reply-to name publishes a probe.
             reply_to = self._consume_replies(channel)
-            if confirms:
-                channel.confirm_select()
-                channel.events["basic_ack"].add(self._on_ack)
-                channel.events["basic_nack"].add(self._on_nack)
-                channel.events["basic_return"].add(self._on_return)
-            task_exchange(self._settings)(channel).declare()
+            channel.confirm_select()
+            channel.on_confirm = self._on_confirm
+            channel.on_return = self._on_return
+            channel.declare_exchange(self._settings.exchange, "direct", durable=True)
             self.reply_to = reply_to
-            self._pump = pump = EventPump(connection)
-            self._published = 0
+            self._pump = pump = channel
             self._declared = set()
             with self._io_lock:
-                self._channel, self._confirms = channel, confirms
-                self._send = publisher(channel)
-                self._channel_errors = tuple(connection.channel_errors)
+                self._channel, self._confirms = channel, True
             self._gave_up.clear()
             self._ready.set()
             try:
                 while not self._stopping:
-                    self._turn(pump, confirms)
+                    self._turn(pump)
             finally:
                 with self._io_lock:
                     self._channel = None
                 self._pump = None
-                pump.close()
+        finally:
+            channel.close()
 
-    def _turn(self, pump: EventPump, confirms: bool) -> None:
+    def _turn(self, pump: Transport) -> None:
         """One pass of the I/O loop: wait, read what came, publish what is queued."""
-        if not confirms:  # an in-process transport: no socket to select on
-            with self._io_lock:
-                pump.wait(0 if self._outbox else 1.0)
-                self._flush()
-            return
+        with self._io_lock:
+            pump.heartbeat_check()
         # Read replies only for those who need it: an eager (asyncio) client, or callers
         # waiting while nobody leads. Otherwise the next caller to wait reads them itself,
         # and a sync caller's round trip involves no other thread.
         watch = (self._eager or self._followers > 0) and not self._leader.locked()
-        idle = 0 if self._outbox else (1.0 if watch else IDLE_CHECK)
-        readable = pump.poll(idle, watch_socket=watch)
+        idle = 0 if self._outbox else min(1.0 if watch else IDLE_CHECK, pump.heartbeat_due())
+        readable = pump.poll(idle, watch_input=watch)
         if not watch and not self._leader.locked():
             # Now and then, and after a wake-up, read what nobody waits for: confirms,
             # stray replies, a closed connection.
@@ -324,31 +307,20 @@ class ReplyListener:
         with self._io_lock:
             busy = readable or bool(self._outbox)
             if readable:
-                pump.drain_ready(limit=DRAIN_LIMIT)  # then publish what waits meanwhile
+                pump.drain(limit=DRAIN_LIMIT)  # then publish what waits meanwhile
             self._flush()  # declaring a queue reads the socket too
         if busy and self._leader.locked():  # we may have taken the leader's reply
             self._wake_leader()
 
-    def _consume_replies(self, channel: Any) -> str:
+    def _consume_replies(self, channel: Transport) -> str:
         if self._direct:
             name = DIRECT_REPLY_TO
-            queue = Queue(name, no_declare=True)(channel)
         else:
             name = f"{REPLY_QUEUE_PREFIX}{uuid.uuid4().hex}"
-            queue = Queue(name, exclusive=True, auto_delete=True, durable=False)(channel)
-            queue.declare()
-        if is_amqp_channel(channel):
-            # py-amqp directly: kombu's message wrapper costs a few µs per reply, and
-            # py-amqp's attempt to decode each body by its content encoding ("binary"
-            # is no codec) raises and catches an exception per reply.
-            channel.auto_decode = False
-            channel.basic_consume(name, no_ack=True, callback=self._on_amqp_reply)
-            if self._direct:  # requests name the channel's own address, which they sign
-                name = learn_reply_to(channel, self._settings.connect_timeout)
-        else:  # in-process transports
-            Consumer(
-                channel, [queue], no_ack=True, on_message=self._on_reply, auto_declare=False
-            ).consume()
+            channel.declare_queue(name, exclusive=True, auto_delete=True, durable=False)
+        channel.consume(name, self._on_reply, no_ack=True)
+        if self._direct:  # requests name the channel's own address, which they sign
+            name = learn_reply_to(channel, self._settings.connect_timeout)
         return name
 
     def _flush(self) -> None:  # with the lock held
@@ -356,15 +328,15 @@ class ReplyListener:
             self._publish(self._outbox.popleft())
 
     def _publish(self, call: PendingCall) -> None:  # with the lock held
-        request, channel, send = call.request, self._channel, self._send
-        assert send is not None  # set with the channel
+        request, channel = call.request, self._channel
+        assert channel is not None
         left = call.deadline - time.monotonic()
         if call.done or request is None or left <= 0:
             return  # failed, answered or timed out while it waited
         if request.queue not in self._declared:
             try:
                 declare_task_queues(channel, self._settings, [request.queue])
-            except self._channel_errors as exc:  # e.g. declared with other arguments
+            except channel.refusal_errors as exc:  # e.g. declared with other arguments
                 hint = explain_refusal(str(exc))
                 self._router.fail(
                     call,
@@ -391,22 +363,21 @@ class ReplyListener:
             "application_headers": request.headers,  # signed here, reply_to included
         }
         call.publishes += 1
-        self._published += 1
-        if self._confirms:
-            self._unconfirmed[self._published] = call
-        send(request.body, properties, exchange, routing_key, True)
-        if not self._confirms:
-            self._confirmed(call)
+        sequence = channel.publish(request.body, properties, exchange, routing_key, mandatory=True)
+        self._unconfirmed[sequence] = call  # confirms arrive only when we next read
 
-    def _declare_cascade(self, channel: Any, call: PendingCall) -> bool:
+    def _on_confirm(self, delivery_tag: int, multiple: bool, ack: bool) -> None:
+        (self._on_ack if ack else self._on_nack)(delivery_tag, multiple)
+
+    def _declare_cascade(self, channel: Transport, call: PendingCall) -> bool:
         """Declare the delay cascade, once per connection, before the first delayed call;
         whether it is there (if not, the call has failed)."""
         try:
             delays.declare_cascade(channel)
-        except self._channel_errors as exc:
+        except channel.refusal_errors as exc:
             self._router.fail(call, BrokerError(f"cannot declare the delay queues: {exc}"))
             raise  # the channel is closed: reconnect, without resending this call
-        except (AttributeError, NotImplementedError) as exc:  # in-process transports
+        except NotImplementedError as exc:  # the in-process transport has no TTLs
             self._router.fail(call, BrokerError(f"delayed calls need RabbitMQ: {exc}"))
             return False
         self._declared.add(delays.PREFIX)
@@ -434,11 +405,10 @@ class ReplyListener:
             else:
                 self._router.fail(call, BrokerError(f"the broker refused {call.task} (nack)"))
 
-    def _on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
-        properties = getattr(message, "properties", {}) or {}
-        correlation_id = properties.get("correlation_id")
+    def _on_return(self, returned: Returned) -> None:
+        correlation_id = returned.properties.get("correlation_id")
         if correlation_id:
-            self._returned[correlation_id] = str(exc)
+            self._returned[correlation_id] = f"{returned.reply_code} {returned.reply_text}"
 
     def _settle_tags(self, delivery_tag: int, multiple: bool) -> list[PendingCall]:
         if not multiple:
@@ -490,7 +460,7 @@ class ReplyListener:
     def _publish_policy(self, call: PendingCall) -> RetryPolicy:
         return call.publish_retry or self._publish_retry
 
-    def _on_reply(self, message: Message) -> None:
+    def _on_reply(self, message: Delivery) -> None:
         correlation_id = message.properties.get("correlation_id")
         reply = RawReply(
             message.body,
@@ -498,19 +468,6 @@ class ReplyListener:
             message.content_encoding,
             message.headers,
             correlation_id,
-            message.delivery_info.get("routing_key"),
-        )
-        self._router.deliver(correlation_id, reply)
-
-    def _on_amqp_reply(self, message: Any) -> None:  # an amqp.Message
-        properties = message.properties
-        correlation_id = properties.get("correlation_id")
-        reply = RawReply(
-            message.body,
-            properties.get("content_type"),
-            properties.get("content_encoding"),
-            properties.get("application_headers"),
-            correlation_id,
-            message.delivery_info.get("routing_key"),
+            message.routing_key,
         )
         self._router.deliver(correlation_id, reply)

@@ -79,7 +79,8 @@ class Client(BaseClient):
             priority=priority,
             fire=fire,
         )
-        return AsyncResult(self.app, call, load_result, waiter=self._listener.wait)
+        queue = queue or self.app.settings.default_queue
+        return AsyncResult(self.app, call, load_result, waiter=self._listener.wait, queue=queue)
 
     def publish(
         self,

@@ -6,11 +6,13 @@ has a ``reply_to``) and acknowledged like any other request, so it never comes b
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from typing import TYPE_CHECKING
 
-from ..exceptions import BadRequest, BadSignature, RemoteError
+from ..budgets import check_headers
+from ..exceptions import BadRequest, BadSignature, LimitExceeded, RemoteError
 from ..messages import HEADER_DEADLINE, HEADER_PROTOCOL, HEADER_TASK, PROTOCOL_VERSION, Outcome
 from ..security.signing import Envelope
 from .executor import Job, error_outcome
@@ -22,17 +24,29 @@ logger = logging.getLogger("taskrpc.worker")
 
 
 def admit(app: App, job: Job) -> Outcome | None:
-    """``None`` if ``job`` may run, else the error reply refusing it."""
+    """``None`` if ``job`` may run, else the error reply refusing it.
+
+    A refusal here is of a request not verified (refused before or at its signature):
+    its reply is marked so, and a signing worker sends it unsigned.
+    """
     try:
         _check(app, job)
     except RemoteError as exc:
-        logger.warning("request %s [%s] refused: %s", job.task or "-", job.request_id, exc)
-        return refusal(app, job, exc)
+        # Logged (once, rate-limited) by the consume loop when it rejects the request.
+        logger.debug("request %s [%s] refused: %s", job.task or "-", job.request_id, exc)
+        error = exc
     except Exception as exc:  # a check that breaks must not stop the worker's loop
-        logger.exception("request %s [%s] could not be checked", job.task or "-", job.request_id)
+        logger.warning(
+            "request %s [%s] could not be checked: %s: %s",
+            job.task or "-",
+            job.request_id,
+            type(exc).__name__,
+            exc,
+        )
         error = BadRequest(f"request could not be checked: {exc}", type_name=type(exc).__name__)
-        return refusal(app, job, error)
-    return None
+    else:
+        return None
+    return dataclasses.replace(refusal(app, job, error), verified=False)
 
 
 def refusal(app: App, job: Job, error: RemoteError) -> Outcome:
@@ -63,6 +77,13 @@ def _check(app: App, job: Job) -> None:
         raise BadRequest(
             f"body of {size} bytes exceeds the limit of {limit}", type_name="PayloadTooLarge"
         )
+    settings = app.settings
+    try:
+        check_headers(
+            job.headers, max_count=settings.max_headers, max_bytes=settings.max_header_bytes
+        )
+    except LimitExceeded as exc:
+        raise BadRequest(str(exc), type_name=exc.kind) from None
     if not job.bare:
         _check_headers(job)
     try:

@@ -4,8 +4,9 @@ Everything that touches the connection happens in the loop's own thread. The del
 callback only appends to an inbox: it runs in the middle of reading the socket, and
 py-amqp's own ``basic_publish`` reads the socket too, so publishing from the callback
 re-entered it for the next prefetched message (with prefetch 100, ``RecursionError``).
-Replies are published and acks sent as frames of our own (:mod:`taskrpc.transport.publish`);
-answered requests are acked in batches, at the end of each pass of the loop.
+The loop talks only to the :class:`~taskrpc.transport.Transport` interface, so the
+in-process transport runs exactly this code. Answered requests are acked in batches, at
+the end of each pass of the loop.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import collections
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple
-
-from kombu import Connection, Consumer
+from typing import TYPE_CHECKING, Any
 
 from .. import delays
 from ..exceptions import BadRequest
@@ -30,14 +29,13 @@ from ..middleware import (
     run_hooks,
 )
 from ..security.signing import HEADER_KEY_ID, Envelope
-from ..transport import EventPump, declare_task_queues
-from ..transport.connection import is_virtual
-from ..transport.publish import acker, is_amqp_channel, publisher
+from ..transport import BadDelivery, Delivery, Transport, declare_task_queues
 from .admission import admit, refusal
 from .executor import Job
 from .poison import declare_dead_letters, delivery_count, settle_dead_letter
 from .pools import Pool
 from .recent import RecentReplies, fingerprint, reply_key
+from .rejects import REJECTED_CODES, UNANSWERABLE, UNDECODABLE, UNREADABLE, Rejections
 
 if TYPE_CHECKING:
     from ..app import App
@@ -61,30 +59,25 @@ class ConsumeLoop:
     def __init__(
         self,
         app: App,
-        connection: Connection,
+        transport: Transport,
         pool: Pool,
         queues: list[str],
         prefetch: int,
         recent: RecentReplies,
+        rejections: Rejections | None = None,
     ) -> None:
         self.app = app
         self.pool = pool
         self._recent = recent
-        self.pump = EventPump(connection)
-        self._channel = connection.channel()
-        if is_amqp_channel(self._channel):
-            # Bodies stay bytes: py-amqp would try to decode each one by its content
-            # encoding, raising and catching an exception for our "binary".
-            self._channel.auto_decode = False
-        self._channel.basic_qos(0, prefetch, False)
-        self._publish = publisher(self._channel)
-        self._send_ack = acker(self._channel)
-        # kombu's in-process transports ignore ``multiple`` (and their tags are strings).
-        self._multiple_acks = not is_virtual(connection)
-        self._queues = declare_task_queues(self._channel, app.settings, queues)
-        self._queues += declare_dead_letters(self._channel, app.settings, queues)
+        self.rejections = rejections if rejections is not None else Rejections()
+        self.transport = transport
+        transport.qos(prefetch)
+        transport.on_bad_delivery = self._on_bad_delivery
+        self._publish = transport.publish
+        self._send_ack = transport.ack
+        declare_task_queues(transport, app.settings, queues)
+        self._queues = list(queues) + declare_dead_letters(transport, app.settings, queues)
         self._consumer_tags: list[str] = []
-        self._consumer: Consumer | None = None
         self._inbox: collections.deque[Delivery] = collections.deque()
         self._completed: collections.deque[tuple[int, Outcome]] = collections.deque()
         self._in_flight: dict[int, Delivery] = {}
@@ -108,65 +101,35 @@ class ConsumeLoop:
         Safe from signal handlers and other threads.
         """
         self._stopping = True
-        self.pump.wake()
+        self.transport.wake()
 
     def run(self) -> None:
         """Consume until stopped and drained. Connection errors propagate to the caller."""
         self._consume()
         self._loop_thread = threading.get_ident()
-        try:
-            while True:
-                self._publish_completed()
-                if self._stopping:
-                    self._stop_consuming()
-                    if not self._in_flight:
-                        self._flush_acks()
-                        return
-                while self._start_jobs():
-                    self._publish_completed()  # the solo pool has finished them already
-                self._flush_acks()
-                startable = self._inbox and len(self._in_flight) < self.pool.size
-                self.pump.wait(0 if startable or self._completed else IDLE_WAIT)
-        finally:
-            self.pump.close()
+        while True:
+            self._publish_completed()
+            if self._stopping:
+                self._stop_consuming()
+                if not self._in_flight:
+                    self._flush_acks()
+                    return
+            while self._start_jobs():
+                self._publish_completed()  # the solo pool has finished them already
+            self._flush_acks()
+            startable = self._inbox and len(self._in_flight) < self.pool.size
+            self.transport.wait(0 if startable or self._completed else IDLE_WAIT)
 
     def _consume(self) -> None:
-        channel = self._channel
-        if is_amqp_channel(channel):
-            # py-amqp directly: kombu's message wrapper costs a few µs per request.
-            for queue in self._queues:
-                tag = channel.basic_consume(queue.name, callback=self._on_amqp_message)
-                self._consumer_tags.append(tag)
-        else:  # in-process transports
-            self._consumer = Consumer(channel, self._queues, on_message=self._on_kombu_message)
-            self._consumer.consume()
+        for queue in self._queues:
+            self._consumer_tags.append(self.transport.consume(queue, self._inbox.append))
 
-    def _on_kombu_message(self, message: Any) -> None:  # a kombu.Message
-        self._inbox.append(
-            Delivery(
-                message.delivery_tag,
-                message.body,
-                message.properties,
-                message.headers or {},
-                message.content_type,
-                message.content_encoding,
-                message.delivery_info,
-            )
-        )
-
-    def _on_amqp_message(self, message: Any) -> None:  # an amqp.Message
-        properties, info = message.properties, message.delivery_info
-        self._inbox.append(
-            Delivery(
-                info["delivery_tag"],
-                message.body,
-                properties,
-                properties.get("application_headers") or {},
-                properties.get("content_type"),
-                properties.get("content_encoding"),
-                info,
-            )
-        )
+    def _on_bad_delivery(self, bad: BadDelivery) -> None:
+        """The transport's hook: a delivery it could not decode, or too large to take."""
+        if bad.needs_settling:
+            self.on_bad_delivery(bad.delivery_tag, bad.reason)
+        else:  # a no-ack consumer's: nothing to reject
+            self.rejections.record(UNDECODABLE, bad.reason, delivery_tag=bad.delivery_tag)
 
     def _start_jobs(self) -> bool:
         started = False
@@ -175,7 +138,30 @@ class ConsumeLoop:
             started = True
         return started
 
+    def on_bad_delivery(self, delivery_tag: Any, reason: str) -> None:
+        """Reject a delivery the AMQP layer could not decode (see :mod:`.rejects`)."""
+        self._reject(delivery_tag, UNDECODABLE, reason)
+
+    def _reject(self, tag: Any, reason: str, detail: str) -> None:
+        """Reject one delivery without requeue, now (before any ``multiple`` ack could
+        cover its tag), then count and log it."""
+        self.transport.reject(tag, requeue=False)
+        self.rejections.record(reason, detail, delivery_tag=tag)
+
     def _start(self, message: Delivery) -> None:
+        """Start one delivery; whatever breaks while reading it is confined to it."""
+        tag = message.delivery_tag
+        try:
+            self._start_checked(message)
+        except Exception as exc:  # properties, headers or body nothing else can read
+            if any(done == tag for done, _ in self._completed):  # its answer is on its way
+                logger.warning("delivery %s: %s: %s", tag, type(exc).__name__, exc)
+                return
+            self._in_flight.pop(tag, None)
+            self._observed.pop(tag, None)
+            self._reject(tag, UNREADABLE, f"{type(exc).__name__}: {exc}")
+
+    def _start_checked(self, message: Delivery) -> None:
         tag = message.delivery_tag
         job = _job_of(message, self.app)
         self._in_flight[tag] = message
@@ -211,6 +197,13 @@ class ConsumeLoop:
             self._observe(tag, job, SOURCE_CACHE)
             self._on_done(tag, cached)
             return
+        if job.redelivered and self.app.codec.answered(job.headers):  # and not in the cache
+            error = BadRequest(
+                "request replayed: this worker answered it already", type_name="BadSignature"
+            )
+            self._observe(tag, job, SOURCE_REFUSED)
+            self._on_done(tag, refusal(self.app, job, error))
+            return
         self._observe(tag, job, SOURCE_RUN)
         self.pool.submit(job, lambda outcome: self._on_done(tag, outcome))
 
@@ -221,12 +214,14 @@ class ConsumeLoop:
     def _on_done(self, tag: int, outcome: Outcome) -> None:  # any thread
         self._completed.append((tag, outcome))
         if threading.get_ident() != self._loop_thread:  # the loop itself needs no wake-up
-            self.pump.wake()
+            self.transport.wake()
 
     def _publish_completed(self) -> None:
         while self._completed:
             tag, outcome = self._completed.popleft()
             message = self._in_flight.pop(tag)
+            if outcome.verified:
+                self.app.codec.mark_answered(message.headers)
             key = reply_key(message.properties)
             if key is not None and outcome.error_code != "bad_request":
                 # A refusal depends on the message alone: checking again is cheap, and a
@@ -235,7 +230,13 @@ class ConsumeLoop:
             observed = self._observed.pop(tag, None)
             if observed is not None:
                 run_hooks(reversed(self.hooks), "after_request", observed[0], outcome, observed[1])
-            self._reply(message, outcome)
+            try:
+                self._reply(message, outcome)
+            except (UnicodeError, ValueError, TypeError, OverflowError) as exc:
+                # Encoding the reply frame failed (connection errors are not these):
+                # e.g. a ``reply_to`` holding a lone surrogate. Nobody can be answered.
+                self._reject(tag, UNANSWERABLE, f"{type(exc).__name__}: {exc}")
+                continue
             if self.hooks:
                 task = (message.headers or {}).get(HEADER_TASK)
                 run_hooks(
@@ -244,6 +245,10 @@ class ConsumeLoop:
                     message.properties.get("correlation_id"),
                     task,
                 )
+            if outcome.error_code in REJECTED_CODES:  # refused: rejected, not acked
+                detail = f"{outcome.error_code}: {outcome.error_message}"
+                self._reject(tag, outcome.error_type or outcome.error_code or "-", detail)
+                continue
             if not self._answered:
                 self._answered_since = time.monotonic()
             self._answered.append(tag)  # acked only now: a crash before means redelivery
@@ -257,10 +262,6 @@ class ConsumeLoop:
         request still in hand, one ack each for the rest."""
         tags, self._answered = self._answered, []
         if not tags:
-            return
-        if not self._multiple_acks:
-            for tag in tags:
-                self._send_ack(tag, False)
             return
         oldest = self._oldest_outstanding()
         below = [tag for tag in tags if tag < oldest]
@@ -300,39 +301,26 @@ class ConsumeLoop:
         )
         request_key = (message.headers or {}).get(HEADER_KEY_ID)
         key_id = request_key if isinstance(request_key, str) else None
-        headers.update(self.app.codec.sign(outcome.body, envelope, key_id=key_id))
+        if outcome.verified:  # an unverified request is never answered with a signature
+            headers.update(self.app.codec.sign(outcome.body, envelope, key_id=key_id))
         reply_properties["content_type"] = outcome.content_type
         reply_properties["content_encoding"] = outcome.content_encoding
         reply_properties["application_headers"] = headers
-        self._publish(outcome.body, reply_properties, "", reply_to, False)
+        self._publish(outcome.body, reply_properties, "", reply_to)
 
     def _stop_consuming(self) -> None:
         if self._cancelled:
             return
         self._cancelled = True
         for tag in self._consumer_tags:
-            self._channel.basic_cancel(tag)
-        if self._consumer is not None:
-            self._consumer.cancel()
+            self.transport.cancel(tag)
         for message in self._inbox:  # not started: give them to another worker now
-            self._channel.basic_reject(message.delivery_tag, requeue=True)
+            self.transport.reject(message.delivery_tag, requeue=True)
         requeued = len(self._inbox)
         self._inbox.clear()
         logger.info(
             "stopped consuming; finishing %d in flight, requeued %d", len(self._in_flight), requeued
         )
-
-
-class Delivery(NamedTuple):
-    """A request as received: the fields of kombu's ``Message`` that the loop reads."""
-
-    delivery_tag: Any
-    body: bytes
-    properties: dict[str, Any]
-    headers: dict[str, Any]
-    content_type: str | None
-    content_encoding: str | None
-    delivery_info: dict[str, Any]
 
 
 def _job_of(message: Delivery, app: App) -> Job:
@@ -341,8 +329,8 @@ def _job_of(message: Delivery, app: App) -> Job:
     task = headers.get(HEADER_TASK)
     deadline = headers.get(HEADER_DEADLINE)
     # A delayed request keeps the routing key it crossed the delay cascade with.
-    routing_key = delays.destination(str(message.delivery_info.get("routing_key") or ""))
-    redelivered = bool(message.delivery_info.get("redelivered"))
+    routing_key = delays.destination(message.routing_key or "")
+    redelivered = message.redelivered
     plain = not any(str(name).startswith("taskrpc-") for name in headers)
     bare = app.bare_task(routing_key) if plain else None  # a plain client, on a bare queue
     if bare is not None:
