@@ -267,6 +267,8 @@ class ReplyListener:
     def _serve(self) -> None:
         channel = connect(self._settings, self._nodes)
         try:
+            # A reply it cannot decode costs that message only, never the connection.
+            channel.on_bad_delivery = lambda bad: self._router.drop_undecodable(bad.reason)
             # Before confirm mode: learning a direct reply-to name publishes a probe.
             reply_to = self._consume_replies(channel)
             channel.confirm_select()

@@ -132,6 +132,9 @@ class ReplyStats:
     unknown: int = 0
     #: Second and later replies for a call already answered (a request that ran twice).
     duplicate: int = 0
+    #: Messages in the reply queue the transport could not decode (or over the size
+    #: limit); dropped, and no call fails for them.
+    undecodable: int = 0
 
 
 class ReplyRouter:
@@ -179,6 +182,14 @@ class ReplyRouter:
             return False
         call._settle(reply, None)
         return True
+
+    def drop_undecodable(self, reason: str) -> None:
+        """Count and drop a message of the reply queue that could not be decoded."""
+        with self._lock:
+            self.stats.undecodable += 1
+        logger.warning("dropped an undecodable reply: %s", reason)
+        if self.on_drop is not None:
+            self.on_drop("undecodable")
 
     def take_all(self) -> list[PendingCall]:
         """Stop tracking every pending call and return them."""
