@@ -87,6 +87,7 @@ class AmqpTransport(Waker):
         )
         self._published = 0
         self._confirming = False
+        self._next_beat = 0.0  # when heartbeat_check next has work to do
 
     @property
     def sock(self) -> Any:
@@ -223,15 +224,19 @@ class AmqpTransport(Waker):
                 return
 
     def heartbeat_check(self) -> None:
-        if self.heartbeat:
-            self._socket()
-            self._conn.heartbeat_tick()
-            self._next_beat = time.monotonic() + self.heartbeat / 4
+        if not self.heartbeat:
+            return
+        now = time.monotonic()
+        if now < self._next_beat:
+            return  # not due: called on every pass of a busy loop, so keep it cheap
+        self._socket()
+        self._conn.heartbeat_tick()  # sends one if due, raises after two silent intervals
+        self._next_beat = now + self.heartbeat / 4
 
     def heartbeat_due(self) -> float:
         if not self.heartbeat:
             return math.inf
-        return max(0.0, getattr(self, "_next_beat", 0.0) - time.monotonic())
+        return max(0.0, self._next_beat - time.monotonic())
 
     def close(self) -> None:
         self._stop_waking()
