@@ -28,6 +28,9 @@ from .inbound import DeliveryReader
 
 logger = logging.getLogger("taskrpc.transport")
 
+#: Seconds a close waits for the broker's close-ok before dropping the socket anyway.
+CLOSE_TIMEOUT = 1.0
+
 #: Refusals no reconnection fixes.
 REFUSALS: tuple[type[BaseException], ...] = (
     amqp_errors.PreconditionFailed,
@@ -88,6 +91,7 @@ class AmqpTransport(Waker):
         self._published = 0
         self._confirming = False
         self._next_beat = 0.0  # when heartbeat_check next has work to do
+        self._dead = False  # heartbeats missed: close() drops the socket at once
 
     @property
     def sock(self) -> Any:
@@ -201,7 +205,8 @@ class AmqpTransport(Waker):
     # -- input ---------------------------------------------------------------------------
 
     def fileno(self) -> int:
-        return self._socket().fileno()
+        number: int = self._socket().fileno()
+        return number
 
     def buffered(self) -> bool:
         if self._plain:  # the hot path: read-ahead over plain TCP
@@ -230,7 +235,11 @@ class AmqpTransport(Waker):
         if now < self._next_beat:
             return  # not due: called on every pass of a busy loop, so keep it cheap
         self._socket()
-        self._conn.heartbeat_tick()  # sends one if due, raises after two silent intervals
+        try:
+            self._conn.heartbeat_tick()  # sends one if due; raises after two silent intervals
+        except amqp_errors.ConnectionForced:  # the link is dead: close without a word
+            self._dead = True
+            raise
         self._next_beat = now + self.heartbeat / 4
 
     def heartbeat_due(self) -> float:
@@ -240,10 +249,21 @@ class AmqpTransport(Waker):
 
     def close(self) -> None:
         self._stop_waking()
+        # A graceful close waits for the broker's close-ok, reading with no timeout: on a
+        # dead link (missed heartbeats, a partition) that wait would never end, and the
+        # owner would never get to fail or resend its calls.
+        sock = getattr(compat.raw_transport(self._conn), "sock", None)
         try:
+            if self._dead:
+                raise ConnectionError("heartbeats missed")
+            if sock is not None:
+                sock.settimeout(CLOSE_TIMEOUT)
             self._kombu.release()
         except Exception:  # already broken: nothing to tell the broker
-            pass
+            try:
+                self._conn.collect()  # drop the socket without another word
+            except Exception:
+                pass
 
     def _socket(self) -> Any:
         current = getattr(compat.raw_transport(self._conn), "sock", None)
