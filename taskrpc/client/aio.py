@@ -1,10 +1,12 @@
 """The asyncio client: the same abilities as :class:`~taskrpc.Client`, awaited.
 
 It shares request building, publishing and reply matching with the sync client through
-:class:`~taskrpc.client.core.BaseClient`; only the waiting differs. Sending never blocks
-the event loop: a request is queued for the client's I/O thread (or, while the client is
-still connecting, handed to a helper thread that waits for the connection); replies are
-handed to the loop with ``call_soon_threadsafe``.
+:class:`~taskrpc.client.core.BaseClient`; only the waiting differs. Nothing here blocks the
+event loop: a request is encoded on the loop's thread and handed to the client's I/O
+thread, which submits it to the state machine and publishes it (queue declarations
+included); while the client is still connecting, a helper thread waits for the
+connection. Replies are checked on the I/O thread and handed to the loop with
+``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
@@ -67,16 +69,19 @@ class AsyncCall(Generic[R]):
             try:
                 await asyncio.wait_for(_settled(call), max(wait, 0.0))
             except asyncio.TimeoutError:
-                reason = "its deadline passed" if wait >= left else f"{timeout:g} s elapsed"
-                raise TimeoutError(f"no reply for {self.task} [{self.id}]: {reason}") from None
+                if wait >= left:  # the deadline: say what held it up (a lock-free look)
+                    raise self._client._listener.timeout_error(call) from None
+                dropped = f"; {call.rejected}" if call.rejected else ""
+                raise TimeoutError(
+                    f"no reply for {self.task} [{self.id}]: {timeout:g} s elapsed{dropped}"
+                ) from None
             except asyncio.CancelledError:
                 self._client._router.discard(call.id)
                 raise
-        reply, error = call.outcome()
+        decoded, error = call.outcome()
         if error is not None:
             raise error
-        assert reply is not None
-        return read_reply(self._client.app, reply, self._load_result)  # type: ignore[no-any-return]
+        return read_reply(self._client.app, decoded, self._load_result)  # type: ignore[no-any-return]
 
     def __await__(self) -> Generator[Any, None, R]:
         return self.get().__await__()
@@ -133,8 +138,7 @@ class AsyncClient(BaseClient):
 
         Takes the same parameters as :meth:`taskrpc.Client.send`.
         """
-        submit = functools.partial(
-            self._submit,
+        call = self._build_call(
             task,
             args,
             kwargs,
@@ -144,10 +148,13 @@ class AsyncClient(BaseClient):
             idempotent=idempotent,
             serializer=serializer,
         )
-        if self._listener.connected:
-            call = submit()  # only encodes and queues: no I/O on the loop's thread
-        else:
-            call = await asyncio.get_running_loop().run_in_executor(self._connecting, submit)
+        listener = self._listener
+        if not listener.connected:
+            # Wait for the first connection (or its failure) off the loop's thread, so
+            # that an unreachable broker raises BrokerError here, as with the sync client.
+            wait = functools.partial(listener.wait_ready, call.deadline - time.monotonic())
+            await asyncio.get_running_loop().run_in_executor(self._connecting, wait)
+        listener.hand_over(call)  # the I/O thread submits and publishes it
         return AsyncCall(self, call, load_result)
 
     async def call(self, task: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:

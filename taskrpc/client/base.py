@@ -17,12 +17,11 @@ from ..exceptions import (
     DeadlineExceeded,
     InvalidResult,
     PayloadTooLarge,
-    RemoteError,
     TimeoutError,
 )
 from ..messages import HEADER_DEADLINE, HEADER_PROTOCOL, HEADER_TASK, PROTOCOL_VERSION, ReplyBody
 from ..security.signing import Envelope
-from .replies import RawReply
+from .replies import CheckedReply, RawReply, RejectedReply
 
 if TYPE_CHECKING:
     from ..app import App
@@ -36,9 +35,10 @@ ResultLoader = Callable[[Any], Any]
 class OutgoingRequest:
     """An encoded request, ready to publish.
 
-    Its :attr:`headers` are made when read. If the app signs, they carry a fresh
-    signature over the body and the properties as they are at that moment: a request is
-    signed when it is published, ``reply_to`` included, and signed anew when resent.
+    It is not changed once built. Each publish takes its properties from
+    :meth:`amqp_properties`: if the app signs, they carry a fresh signature over the body
+    and the properties as published, ``reply_to`` and ``expiration`` included, so a
+    resent request is signed anew.
     """
 
     id: str
@@ -55,21 +55,32 @@ class OutgoingRequest:
     #: Signs the request when its headers are read; ``None`` (or no signer): unsigned.
     codec: Codec | None = dataclasses.field(default=None, repr=False, compare=False)
 
-    @property
-    def headers(self) -> dict[str, Any]:
-        """The headers to publish: :attr:`base_headers`, signed now if the app signs."""
-        if self.codec is None or not self.codec.signs:
-            return self.base_headers
-        envelope = Envelope(
-            kind="request",
-            content_type=self.content_type,
-            content_encoding=self.content_encoding,
-            correlation_id=self.properties.get("correlation_id"),
-            reply_to=self.properties.get("reply_to"),
-            routing_key=self.queue,
-            headers=self.base_headers,
-        )
-        return {**self.base_headers, **self.codec.sign(self.body, envelope)}
+    def amqp_properties(self, reply_to: str, expiration_ms: int) -> dict[str, Any]:
+        """The AMQP properties of one publish of this request, headers signed now.
+
+        The request itself is never changed: ``reply_to`` (the current connection's reply
+        queue) and ``expiration`` (the milliseconds left at this publish) go only into
+        the returned dict, and the signature covers them as published.
+        """
+        properties = {**self.properties, "expiration": str(expiration_ms)}
+        if reply_to:
+            properties["reply_to"] = reply_to
+        headers = self.base_headers
+        if self.codec is not None and self.codec.signs:
+            envelope = Envelope(
+                kind="request",
+                content_type=self.content_type,
+                content_encoding=self.content_encoding,
+                correlation_id=properties.get("correlation_id"),
+                reply_to=properties.get("reply_to"),
+                routing_key=self.queue,
+                headers=headers,
+            )
+            headers = {**headers, **self.codec.sign(self.body, envelope)}
+        properties["content_type"] = self.content_type
+        properties["content_encoding"] = self.content_encoding
+        properties["application_headers"] = headers
+        return properties
 
 
 class RequestBuilder:
@@ -102,7 +113,8 @@ class RequestBuilder:
 
         The timeout becomes an absolute deadline: carried in the ``taskrpc-deadline``
         header (checked by the worker before it starts the task) and as the message's
-        AMQP ``expiration`` (so the broker drops a request nobody took in time).
+        AMQP ``expiration`` (so the broker drops a request nobody took in time), which
+        each publish computes from the time left then.
 
         Raises:
             ConfigurationError: The timeout is not positive.
@@ -132,7 +144,6 @@ class RequestBuilder:
             "correlation_id": request_id,
             "message_id": request_id,
             "delivery_mode": self._delivery_mode,
-            "expiration": str(max(1, int(timeout * 1000))),
         }
         if reply_to:
             properties["reply_to"] = reply_to
@@ -161,44 +172,57 @@ class RequestBuilder:
         return self._serializer
 
 
-def read_reply(app: App, reply: RawReply, load_result: ResultLoader | None) -> Any:
-    """Decode a reply: return the (re-typed) result or raise the remote error.
+#: What a reply's check may raise about the reply itself (never about our own code).
+_UNREADABLE = (BadSignature, ContentDisallowed, PayloadTooLarge, ValueError, RecursionError)
+
+
+def check_reply(app: App, reply: RawReply) -> CheckedReply:
+    """Verify and decode a reply before it may settle its call.
 
     A signing app verifies the reply's signature (over its body, headers, correlation id
     and routing key) before decoding it.
 
     Raises:
-        RemoteError: The task failed remotely (a typed subclass where the code is known,
-            also an instance of the remote type if the app allowed it), or the reply
-            itself could not be read (``type_name`` says why, e.g. ``ContentDisallowed``).
-        TimeoutError: The worker refused the request because its deadline had passed
-            (``started`` is ``False``).
+        RejectedReply: The reply does not verify or does not decode into a reply
+            envelope; its call keeps waiting for the genuine one.
     """
-    body, content_type, content_encoding = reply.body, reply.content_type, reply.content_encoding
     try:
         envelope = Envelope(
             "reply",
-            content_type,
-            content_encoding,
+            reply.content_type,
+            reply.content_encoding,
             reply.correlation_id,
             None,
             reply.routing_key,
             reply.headers or {},
         )
-        app.codec.verify(body, envelope)
-        data = app.codec.decode(body, content_type, content_encoding, side="reply")
-        decoded = ReplyBody.model_validate(data)
-    except (BadSignature, ContentDisallowed, ValueError) as exc:  # ValidationError: ValueError
-        kind = type(exc).__name__
-        kind = (
-            kind
-            if isinstance(exc, (BadSignature, ContentDisallowed, PayloadTooLarge))
-            else "BadReply"
+        app.codec.verify(reply.body, envelope)
+        data = app.codec.decode(
+            reply.body, reply.content_type, reply.content_encoding, side="reply"
         )
-        raise RemoteError(f"unreadable reply: {exc}", type_name=kind) from None
+        decoded = ReplyBody.model_validate(data)
+    except _UNREADABLE as exc:  # pydantic's ValidationError is a ValueError
+        named = isinstance(exc, (BadSignature, ContentDisallowed, PayloadTooLarge))
+        kind = type(exc).__name__ if named else "BadReply"
+        raise RejectedReply(f"{kind}: {exc}") from None
+    if not decoded.ok and decoded.error is None:
+        raise RejectedReply("BadReply: an error reply without error details")
+    return CheckedReply(*reply, decoded)
+
+
+def read_reply(app: App, reply: CheckedReply, load_result: ResultLoader | None) -> Any:
+    """Return a checked reply's (re-typed) result or raise the remote error.
+
+    Raises:
+        RemoteError: The task failed remotely (a typed subclass where the code is known,
+            also an instance of the remote type if the app allowed it).
+        TimeoutError: The worker refused the request because its deadline had passed
+            (``started`` is ``False``).
+        InvalidResult: The result does not match the task's return type here.
+    """
+    decoded: ReplyBody = reply.decoded
     if not decoded.ok:
-        if decoded.error is None:
-            raise RemoteError("error reply without error details", type_name="BadReply")
+        assert decoded.error is not None  # check_reply refuses error replies without it
         exception = decoded.error.to_exception()
         if isinstance(exception, DeadlineExceeded):  # it never ran: say so
             raise TimeoutError(str(exception), started=False) from exception

@@ -1,18 +1,20 @@
 """BaseClient: what the sync and asyncio clients share (httpx-style parallel classes).
 
-It owns the request builder, the reply router and the I/O thread; the subclasses only
-differ in how a caller waits.
+It owns the request builder, the client state machine (with its reply router) and the
+I/O thread that drives it; the subclasses only differ in how a caller submits and waits.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ClientClosed
 from ..policies import RetryPolicy
-from .base import RequestBuilder
+from .base import RequestBuilder, check_reply
 from .listener import ReplyListener
+from .machine import ClientMachine
 from .replies import PendingCall, ReplyRouter, ReplyStats
 
 if TYPE_CHECKING:
@@ -28,22 +30,26 @@ class BaseClient:
     def __init__(self, app: App) -> None:
         self.app = app
         self._builder = RequestBuilder(app)
-        self._router = ReplyRouter(app.settings.duplicate_window)
+        settings = app.settings
+        self._router = ReplyRouter(
+            settings.duplicate_window, check=functools.partial(check_reply, app)
+        )
+        self._machine = ClientMachine(
+            self._router, publish_retry=app.publish_retry, resend=app.resend
+        )
         self._closed = False
         self._listener = ReplyListener(
-            app.settings,
-            self._router,
+            settings,
+            self._machine,
             connect_retry=app.connect_retry,
-            publish_retry=app.publish_retry,
-            resend=app.resend,
-            direct=app.settings.direct_reply_to,
+            direct=settings.direct_reply_to,
             eager=self._eager_replies,
         )
         self._listener.start()
 
     @property
     def stats(self) -> ReplyStats:
-        """Counters of unknown and duplicate replies dropped by this client."""
+        """Counters of replies dropped by this client: unknown, duplicate, rejected."""
         return self._router.stats
 
     @property
@@ -57,6 +63,11 @@ class BaseClient:
         return self._router.stats.duplicate
 
     @property
+    def rejected_replies(self) -> int:
+        """Replies to a waiting call dropped because they failed verification or decoding."""
+        return self._router.stats.rejected
+
+    @property
     def pending(self) -> int:
         """Calls still waiting for a reply (whose handles are still referenced)."""
         return len(self._router)
@@ -66,7 +77,7 @@ class BaseClient:
         """Whether :meth:`close` was called."""
         return self._closed
 
-    def _submit(
+    def _build_call(
         self,
         task: str,
         args: tuple[Any, ...] | list[Any],
@@ -78,11 +89,7 @@ class BaseClient:
         idempotent: bool,
         serializer: str | None = None,
     ) -> PendingCall:
-        """Build and register one request and queue it for publishing; return its call.
-
-        Blocks only while the client is not connected (at most until the deadline).
-        Failures to publish (unroutable, refused) settle the call and surface at ``get()``.
-        """
+        """Build one request (immutable from here on) and the call that waits for it."""
         if self._closed:
             raise ClientClosed("client is closed")
         request = self._builder.build(
@@ -94,10 +101,19 @@ class BaseClient:
             timeout=timeout,
             serializer=serializer,
         )
-        self._listener.wait_ready(request.deadline - time.monotonic())
         call = PendingCall(request.id, task, request.deadline)
         call.request, call.resendable, call.publish_retry = request, idempotent, retry
-        self._router.add(call)  # before publishing: the reply can beat us back
+        return call
+
+    def _submit(self, task: str, args: Any, kwargs: Any, **options: Any) -> PendingCall:
+        """Build one request and submit it; return its call.
+
+        Waits for the connection (at most until the deadline) and publishes in the
+        caller's thread when it can. Failures to publish (unroutable, refused,
+        connection lost) settle the call and surface at ``get()``.
+        """
+        call = self._build_call(task, args, kwargs, **options)
+        self._listener.wait_ready(call.deadline - time.monotonic())
         self._listener.submit(call)
         return call
 
@@ -107,4 +123,3 @@ class BaseClient:
         self._closed = True
         self.app._forget_client(self)
         self._listener.stop()
-        self._router.fail_all(ClientClosed("client closed while the call was pending"))

@@ -67,7 +67,14 @@ class Client(BaseClient):
             idempotent=idempotent,
             serializer=serializer,
         )
-        return AsyncResult(self.app, call, load_result, waiter=self._listener.wait)
+        listener = self._listener
+        return AsyncResult(
+            self.app,
+            call,
+            load_result,
+            waiter=listener.wait,
+            timeout_error=listener.timeout_error,
+        )
 
     def call(self, task: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         """Send a request and wait for its result (plain JSON data)."""

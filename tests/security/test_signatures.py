@@ -171,16 +171,27 @@ def test_keys_rotate_old_and_new_both_verify(served, broker_url):
 
 
 @pytest.mark.usefixtures("still_serving")
-@pytest.mark.parametrize("keys", [(), ("k2:" + "z" * 32,)], ids=["no-keys", "wrong-secret"])
-def test_a_client_without_the_right_key_gets_bad_signature(served, broker_url, keys):
-    with App(
-        "outsider", broker_url=broker_url, default_queue=served.queue, signing_keys=keys
-    ) as app:
-        # The worker refuses the request; a client holding a wrong secret cannot even
-        # authenticate the refusal, so it reports the reply itself as unreadable.
+def test_a_client_without_keys_gets_bad_signature(served, broker_url):
+    with App("outsider", broker_url=broker_url, default_queue=served.queue) as app:
         with pytest.raises(RemoteError) as info:
             app.send_task("add", [1, 1]).get(timeout=10)
     assert info.value.type_name == "BadSignature"
+
+
+@pytest.mark.usefixtures("still_serving")
+def test_a_client_with_a_wrong_secret_drops_the_refusal_it_cannot_verify(served, broker_url):
+    from taskrpc import TimeoutError
+
+    keys = ("k2:" + "z" * 32,)
+    with App(
+        "outsider", broker_url=broker_url, default_queue=served.queue, signing_keys=keys
+    ) as app:
+        # The worker refuses the request; a client holding a wrong secret cannot
+        # authenticate the refusal, so it drops it like any reply that does not verify,
+        # and the call ends at its deadline, naming the reply it dropped.
+        with pytest.raises(TimeoutError, match="a reply was dropped: BadSignature"):
+            app.send_task("add", [1, 1], timeout=2).get()
+        assert app.client.rejected_replies == 1
 
 
 def test_replies_are_signed_over_their_body_and_routing(raw, served, broker_url):
