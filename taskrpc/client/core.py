@@ -49,7 +49,7 @@ class BaseClient:
 
     @property
     def stats(self) -> ReplyStats:
-        """Counters of replies dropped by this client: unknown, duplicate, rejected."""
+        """Counters of the replies this client dropped (unknown, duplicate, rejected)."""
         return self._router.stats
 
     @property

@@ -5,7 +5,7 @@ confirmed, the connection lost, a deadline passed...) with the time they happene
 actions come out as a list the driver carries out in order: :class:`Declare` a queue,
 :class:`Publish` a request, :class:`Fail` a call. Replies settle calls through the
 :class:`~taskrpc.client.replies.ReplyRouter` the machine owns. There are no sockets, threads
-or clocks in here: the drivers (:mod:`taskrpc.client.io` for threads, the asyncio client
+or clocks in here: the drivers (:mod:`taskrpc.client.listener` for threads, the asyncio client
 on top of it) serialise events under one lock and do the I/O, and the tests drive the
 machine with plain event sequences.
 
@@ -223,14 +223,9 @@ class ClientMachine:
         if call.state != QUEUED or call.publishes or call.id in self._outbox or call.done:
             raise IllegalTransition(f"call {call.id} submitted twice")
         self.router.add(call)
-        deadlines = self._deadlines
-        heapq.heappush(deadlines, (call.deadline, call.id))
-        if len(deadlines) > 2 * len(self.router) + 1024:  # mostly answered calls: compact
-            self._deadlines = [(each.deadline, each.id) for each in self.router.calls()]
-            heapq.heapify(self._deadlines)
         if self.state == READY and not self._outbox:
             return self._send(call, now)
-        self._outbox[call.id] = call
+        self._queue(call)
         return []
 
     def flush(self, now: float) -> list[Action]:
@@ -250,7 +245,7 @@ class ClientMachine:
         else:  # taken as confirmed when its publish was handed out
             self._step(call, "unsend")
         call.publishes -= 1  # it never left: it does not count
-        self._outbox[call.id] = call
+        self._queue(call)
 
     def declare_failed(self, queue: str, error: BaseException) -> list[Action]:
         """Declaring ``queue`` failed (the channel closes): fail the calls queued for it."""
@@ -291,7 +286,7 @@ class ClientMachine:
                 continue
             if call.publishes <= self._policy(call).max_retries:
                 self._step(call, "nack")
-                self._outbox[call.id] = call
+                self._queue(call)
             else:
                 actions.append(self._fail(call, BrokerError(f"the broker refused {call.task}")))
         if self.state == READY:
@@ -303,18 +298,22 @@ class ClientMachine:
         self._returned[call_id] = reason
 
     def expire(self, now: float) -> list[Action]:
-        """Fail every call whose deadline passed, with the reason it got no reply."""
+        """Fail the queued calls whose deadline passed: they will never be published.
+
+        A published call is left waiting past its deadline: its caller stops waiting
+        then (with :meth:`timeout_error`), and a late reply, such as the worker's
+        "deadline exceeded", still reaches it while its handle is held.
+        """
         actions: list[Action] = []
-        deadlines = self._deadlines
+        deadlines, outbox = self._deadlines, self._outbox
         while deadlines and deadlines[0][0] <= now:
-            call = self.router.get(heapq.heappop(deadlines)[1])
+            call = outbox.pop(heapq.heappop(deadlines)[1], None)
             if call is not None and not call.done:
-                self._outbox.pop(call.id, None)
                 actions.append(self._fail(call, self.timeout_error(call)))
         return actions
 
     def next_deadline(self) -> float | None:
-        """The earliest deadline of a call that may still be waiting (for the driver's timer)."""
+        """The earliest deadline of a queued call (for the driver's timer)."""
         return self._deadlines[0][0] if self._deadlines else None
 
     def timeout_error(self, call: PendingCall) -> TimeoutError:
@@ -345,6 +344,14 @@ class ClientMachine:
             done = " (done)" if call.done else ""
             raise IllegalTransition(f"call event {event!r} in state {call.state}{done}")
         call.state = new
+
+    def _queue(self, call: PendingCall) -> None:
+        self._outbox[call.id] = call
+        deadlines = self._deadlines
+        heapq.heappush(deadlines, (call.deadline, call.id))
+        if len(deadlines) > 2 * len(self._outbox) + 1024:  # mostly published since: compact
+            self._deadlines = [(each.deadline, each.id) for each in self._outbox.values()]
+            heapq.heapify(self._deadlines)
 
     def _flush(self, now: float) -> list[Action]:
         if self.state != READY:
@@ -386,7 +393,7 @@ class ClientMachine:
         if call.resendable and call.request is not None and call.resends < self._resend.max_retries:
             call.resends += 1
             self._step(call, "resend")
-            self._outbox[call.id] = call
+            self._queue(call)
             return []
         if in_doubt:
             message = (
