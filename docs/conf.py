@@ -120,6 +120,10 @@ _EXTERNAL_MODULES = (
     "click",
     "pytest",
     "_pytest",
+    "prometheus_client",
+    "opentelemetry",
+    "starlette",
+    "uvicorn",
 )
 nitpick_ignore_regex = [
     ("py:.*", rf"({'|'.join(_EXTERNAL_MODULES)})(\..+)?"),

@@ -25,7 +25,9 @@ from .exceptions import (
     InvalidResult,
     NotRegistered,
     PayloadTooLarge,
+    PoisonRequest,
     RemoteError,
+    Revoked,
     SoftTimeLimitExceeded,
     TaskRPCError,
     TimeLimitExceeded,
@@ -34,6 +36,7 @@ from .exceptions import (
     Unroutable,
     WorkerLost,
 )
+from .fanout import as_completed, as_completed_async, gather, gather_async
 from .messages import PROTOCOL_VERSION
 from .middleware import Middleware
 from .policies import RetryPolicy, TimeoutPolicy
@@ -63,6 +66,7 @@ __all__ = [
     "Middleware",
     "NotRegistered",
     "PayloadTooLarge",
+    "PoisonRequest",
     "Registry",
     "RemoteError",
     "RequestContext",
@@ -79,6 +83,11 @@ __all__ = [
     "Unroutable",
     "Worker",
     "WorkerLost",
+    "Revoked",
     "__version__",
+    "as_completed",
+    "as_completed_async",
     "current_request",
+    "gather",
+    "gather_async",
 ]

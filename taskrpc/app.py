@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
+from .calling import CallOptions
 from .codec import Codec
 from .exceptions import ConfigurationError, NotRegistered
 from .middleware import Middleware
@@ -20,14 +23,31 @@ from .policies.retry import (
 from .security import RemoteExceptionTypes
 from .serializers import Registry, default_registry
 from .settings import Settings
-from .task import Task
+from .task import CoroutineTask, FunctionTask, Task
+from .transport import tls
+from .urls import join_urls
 
 if TYPE_CHECKING:
+    from .beat.entries import PeriodicEntry
     from .client.aio import AsyncClient
     from .client.result import AsyncResult
     from .client.sync import Client
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
+TaskT = TypeVar("TaskT", bound=Task[Any, Any])
+
+
+class TaskDecorator(Protocol):
+    """What ``@app.task(...)`` with options returns: it turns a function into a task."""
+
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> CoroutineTask[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> FunctionTask[P, R]: ...
 
 
 class App:
@@ -35,7 +55,8 @@ class App:
 
     Parameters:
         name: A label for logs and the default queue prefix.
-        broker_url: AMQP URL; falls back to ``TASKRPC_BROKER_URL``, then to
+        broker_url: AMQP URL, or several nodes of a cluster (a list, or URLs separated by
+            ``;``: the first that answers is used); falls back to ``TASKRPC_BROKER_URL``, then to
             ``amqp://guest:guest@localhost:5672//``. ``memory://`` runs in one process.
         settings: A complete :class:`~taskrpc.Settings`; other keyword arguments override it.
         retry: Default :class:`~taskrpc.RetryPolicy` for task failures (none).
@@ -60,7 +81,7 @@ class App:
         self,
         name: str = "taskrpc",
         *,
-        broker_url: str | None = None,
+        broker_url: str | Sequence[str] | None = None,
         settings: Settings | None = None,
         retry: RetryPolicy = NO_RETRY,
         timeouts: TimeoutPolicy | None = None,
@@ -80,6 +101,8 @@ class App:
         self.publish_retry = publish_retry
         #: Resends of idempotent calls whose reply queue was lost.
         self.resend = resend
+        if broker_url is not None and not isinstance(broker_url, str):
+            broker_url = join_urls(broker_url)
         overrides = {"broker_url": broker_url, **options}
         if settings is None:
             settings = Settings.from_env(**overrides)
@@ -87,6 +110,7 @@ class App:
             settings = dataclasses.replace(
                 settings, **{k: v for k, v in overrides.items() if v is not None}
             )
+        tls.check(settings)
         self.settings = settings
         #: Serializers by name and content type; ``enable("pickle")`` opts in to pickle.
         self.serializers: Registry = default_registry()
@@ -94,6 +118,8 @@ class App:
         #: Exception types rebuilt from remote errors (see :meth:`App.allow_remote_exceptions`).
         self.remote_exceptions = RemoteExceptionTypes()
         self.tasks: dict[str, Task[Any, Any]] = {}
+        #: Entries of ``taskrpc beat``, by name (see :meth:`periodic`).
+        self.periodic_tasks: dict[str, PeriodicEntry] = {}
         #: Worker hooks, in the order they were added.
         self.middleware: list[Middleware] = []
         self._client: Client | None = None
@@ -109,11 +135,13 @@ class App:
         if self._client is not None or self._async_client is not None:
             raise ConfigurationError("configure the app before its client connects")
         try:
-            self.settings = dataclasses.replace(
+            settings = dataclasses.replace(
                 self.settings, **{k: v for k, v in options.items() if v is not None}
             )
         except TypeError as exc:
             raise ConfigurationError(str(exc)) from None
+        tls.check(settings)
+        self.settings = settings
         self.codec = Codec.from_settings(self.serializers, self.settings)
         for task in self.tasks.values():
             self._accept_serializers_of(task)
@@ -122,11 +150,18 @@ class App:
         return f"<App {self.name!r} broker={self.settings.safe_broker_url!r}>"
 
     @overload
-    def task(self, fn: F, /) -> Task[Any, Any]: ...
+    def task(  # type: ignore[overload-overlap]
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> CoroutineTask[P, R]: ...
+
+    @overload
+    def task(self, fn: Callable[P, R], /) -> FunctionTask[P, R]: ...
 
     @overload
     def task(
         self,
+        fn: None = None,
+        /,
         *,
         name: str | None = None,
         queue: str | None = None,
@@ -136,7 +171,9 @@ class App:
         serializer: str | None = None,
         reply_serializer: str | None = None,
         bare: bool = False,
-    ) -> Callable[[F], Task[Any, Any]]: ...
+        throws: tuple[type[BaseException], ...] = (),
+        rate_limit: str | None = None,
+    ) -> TaskDecorator: ...
 
     def task(
         self,
@@ -151,6 +188,8 @@ class App:
         serializer: str | None = None,
         reply_serializer: str | None = None,
         bare: bool = False,
+        throws: tuple[type[BaseException], ...] = (),
+        rate_limit: str | None = None,
     ) -> Any:
         """Register a function as a task; use bare (``@app.task``) or with options.
 
@@ -168,6 +207,11 @@ class App:
             bare: Also answer plain AMQP clients on its queue: a message with no taskrpc
                 headers is decoded with ``serializer`` (e.g. ``"text"``) as the task's
                 argument, and the reply body is the bare result.
+            throws: Exception types the task raises as part of its contract (e.g.
+                ``(OutOfStock,)``): their failures are logged at WARNING, others at ERROR.
+            rate_limit: Most runs of the task per second, minute or hour on each worker
+                (``"100/s"``, ``"10/m"``, ``"5/h"``; a token bucket without bursts).
+                Requests over the limit wait on the worker without holding up others.
 
         Raises:
             ConfigurationError: Another task already has that name, or another bare task
@@ -183,7 +227,8 @@ class App:
             task_name = name or f"{func.__module__}.{func.__qualname__}"
             if task_name in self.tasks:
                 raise ConfigurationError(f"a task named {task_name!r} is already registered")
-            task: Task[Any, Any] = Task(
+            kind = CoroutineTask if inspect.iscoroutinefunction(func) else FunctionTask
+            task: Task[Any, Any] = kind(
                 self,
                 func,
                 name=task_name,
@@ -194,6 +239,8 @@ class App:
                 serializer=serializer,
                 reply_serializer=reply_serializer,
                 bare=bare,
+                throws=throws,
+                rate_limit=rate_limit,
             )
             if bare and self.bare_task(task.queue) is not None:
                 raise ConfigurationError(f"another bare task already serves {task.queue!r}")
@@ -202,6 +249,41 @@ class App:
             return task
 
         return register(fn) if fn is not None else register
+
+    def periodic(
+        self,
+        *,
+        every: float | timedelta | None = None,
+        cron: str | None = None,
+        timezone: str = "UTC",
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> Callable[[TaskT], TaskT]:
+        """Run a task periodically, from ``taskrpc beat APP``; put it above ``@app.task``.
+
+        Parameters:
+            every: Seconds (or a ``timedelta``) between runs, at the multiples of it since
+                the epoch: ``every=3600`` runs on the hour.
+            cron: A five-field cron expression instead, e.g. ``"30 7 * * 1-5"``.
+            timezone: The IANA time zone the cron expression is read in (default UTC).
+            args: Positional arguments of every run.
+            kwargs: Keyword arguments of every run.
+            name: The entry's name; default: the task's name.
+
+        Raises:
+            ConfigurationError: Neither or both of ``every`` and ``cron``, a bad cron
+                expression or time zone, a name taken, or arguments the task refuses.
+
+        Example:
+            >>> @app.periodic(cron="0 7 * * *", timezone="Europe/Paris")  # doctest: +SKIP
+            ... @app.task
+            ... def morning_report() -> None: ...
+        """
+        from .beat.entries import periodic_decorator, schedule_of
+
+        schedule = schedule_of(every, cron, timezone)
+        return periodic_decorator(self.periodic_tasks, schedule, args, kwargs, name)
 
     def _accept_serializers_of(self, task: Task[Any, Any]) -> None:
         """What the app chose to send, it accepts back (a bare task's format is only
@@ -231,6 +313,29 @@ class App:
     def add_middleware(self, middleware: Middleware) -> None:
         """Add worker hooks; ``before_*`` hooks run in the order added, ``after_*`` reversed."""
         self.middleware.append(middleware)
+
+    def revoke(
+        self, *request_ids: str, terminate: bool = False, timeout: float = 1.0
+    ) -> list[dict[str, Any]]:
+        """Ask every live worker of this app not to start the requests ``request_ids``.
+
+        Workers remember a revoked id for an hour (it cannot outlive a request's
+        deadline anyway) and answer such a request with :class:`~taskrpc.Revoked`.
+        ``terminate=True`` also stops one already running, where the pool can (the
+        processes pool kills its child); elsewhere it runs to its end.
+
+        Returns:
+            The answers of the workers reached within ``timeout`` seconds; each names
+            the ids ``running`` there and those ``interrupted``.
+
+        Example:
+            >>> result = add.delay(1, 2)  # doctest: +SKIP
+            >>> app.revoke(result.id)  # doctest: +SKIP
+        """
+        from .control import broadcast
+
+        arguments = {"ids": list(request_ids), "terminate": terminate}
+        return broadcast(self, "revoke", arguments, timeout=timeout)
 
     def get_task(self, name: str) -> Task[Any, Any]:
         """Return the task registered as ``name``, or, failing that, the one whose
@@ -290,8 +395,18 @@ class App:
         timeout: float | None = None,
         queue: str | None = None,
         serializer: str | None = None,
+        countdown: float | None = None,
+        eta: datetime | None = None,
     ) -> AsyncResult[Any]:
-        """Call a task by name, without importing its code; the result is plain JSON data."""
+        """Call a task by name, without importing its code; the result is plain JSON data.
+
+        The options are those of :meth:`Task.apply_async <taskrpc.Task.apply_async>`. If
+        this app knows the task, the arguments are checked here first.
+        """
+        known = self.tasks.get(name)
+        if known is not None:
+            known.check_call(args, kwargs)
+        options = CallOptions(countdown=countdown, eta=eta)
         return self.client.send(
             name,
             args,
@@ -299,6 +414,7 @@ class App:
             timeout=timeout,
             queue=queue or self.settings.default_queue,
             serializer=serializer,
+            delay=options.delay(),
         )
 
     def close(self) -> None:

@@ -17,6 +17,9 @@ class RequestContext:
         last_error: ``repr`` of the error that caused the current retry, if any.
         deadline: Absolute deadline, seconds since the epoch, if the caller set one.
         redelivered: Whether the broker had delivered this request before (it may have run).
+        delivery_count: Earlier deliveries of this request, as a quorum queue counts them
+            (``x-delivery-count``); classic queues do not count, so there it is 1 if
+            redelivered, else 0.
     """
 
     id: str
@@ -25,6 +28,7 @@ class RequestContext:
     last_error: str | None = None
     deadline: float | None = None
     redelivered: bool = False
+    delivery_count: int = 0
 
 
 _current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(

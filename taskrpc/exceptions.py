@@ -21,7 +21,9 @@ Every exception taskrpc raises derives from :class:`TaskRPCError`::
         ├── BadRequest            the request could not be decoded
         ├── DeadlineExceeded      the request reached a worker too late and was not run
         ├── TimeLimitExceeded     the task ran past its time limit and was stopped
-        └── WorkerLost            the process running the task died
+        ├── WorkerLost            the process running the task died
+        │   └── PoisonRequest     ... every time: dead-lettered after its delivery limit
+        └── Revoked               the request was revoked (``taskrpc revoke``) and not run
 
 Remote errors travel as data (type name, message, traceback text); the caller never
 imports a name taken from a message. A worker refusing a request (content type, size,
@@ -176,6 +178,31 @@ class WorkerLost(RemoteError):
     code = "worker_lost"
 
 
+class Revoked(RemoteError):
+    """The request was revoked before a worker started it (or while it ran); see
+    :meth:`taskrpc.App.revoke`."""
+
+    code = "revoked"
+
+
+class PoisonRequest(WorkerLost):
+    """The request was dead-lettered after its quorum queue's delivery limit.
+
+    Every worker that took it was lost before answering (a task that kills its process,
+    say); it will not be delivered again. ``details`` holds ``delivery_count`` and
+    ``queue``.
+    """
+
+    code = "poison_request"
+
+    @property
+    def delivery_count(self) -> int | None:
+        """How many times the broker delivered the request, if the worker said."""
+        details = self.details if isinstance(self.details, dict) else {}
+        count = details.get("delivery_count")
+        return count if isinstance(count, int) else None
+
+
 #: Wire error code -> exception class used to rebuild it on the caller.
 ERROR_CODES: dict[str, type[RemoteError]] = {
     cls.code: cls
@@ -188,5 +215,7 @@ ERROR_CODES: dict[str, type[RemoteError]] = {
         DeadlineExceeded,
         TimeLimitExceeded,
         WorkerLost,
+        PoisonRequest,
+        Revoked,
     )
 }

@@ -22,6 +22,8 @@ HEADER_PROTOCOL = "taskrpc-protocol"
 HEADER_TASK = "taskrpc-task"
 #: Header on requests: the absolute deadline, in seconds since the Unix epoch (float).
 HEADER_DEADLINE = "taskrpc-deadline"
+#: Header on requests: when the client sent it, in seconds since the Unix epoch (float).
+HEADER_SENT_AT = "taskrpc-sent-at"
 #: Header on replies: ``"ok"`` or ``"error"``.
 HEADER_STATUS = "taskrpc-status"
 
@@ -95,6 +97,11 @@ class Outcome:
     content_type: str
     content_encoding: str = "binary"
     error_code: str | None = None
+    #: The error's type name and message (for logs, metrics and the dashboard).
+    error_type: str | None = None
+    error_message: str | None = None
+    #: Retries the worker made before this outcome.
+    retries: int = 0
 
 
 def request_headers(task: str) -> dict[str, Any]:

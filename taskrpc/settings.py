@@ -10,9 +10,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from kombu.utils.url import maybe_sanitize_url
-
 from .exceptions import ConfigurationError
+from .urls import join_urls, mask_urls
 
 #: Broker used when neither an argument nor ``TASKRPC_BROKER_URL`` names one.
 DEFAULT_BROKER_URL = "amqp://guest:guest@localhost:5672//"
@@ -29,8 +28,12 @@ class Settings:
     for example ``TASKRPC_BROKER_URL`` or ``TASKRPC_DEFAULT_TIMEOUT=5``.
     """
 
-    #: AMQP URL of the broker; ``memory://`` runs everything in one process.
+    #: AMQP URL of the broker; ``memory://`` runs everything in one process. Several
+    #: nodes of a cluster: URLs separated by ``;`` (or a list, joined with ``;``).
     broker_url: str = DEFAULT_BROKER_URL
+    #: Order in which the nodes of ``broker_url`` are tried: ``"round-robin"`` (as
+    #: listed, then the node after a lost one) or ``"shuffle"`` (from a random node).
+    broker_failover_strategy: str = "round-robin"
     #: Direct exchange all requests are published to.
     exchange: str = "taskrpc"
     #: Queue (and routing key) of tasks that do not name their own.
@@ -45,6 +48,17 @@ class Settings:
     duplicate_window: int = 10_000
     #: Seconds to wait for a broker connection before giving up.
     connect_timeout: float = 5.0
+    #: For TLS (``amqps://`` URLs only), the CA certificates (a PEM file) that sign the broker's
+    #: certificate; empty: the CAs this system trusts.
+    broker_tls_ca: str = ""
+    #: For TLS, a client certificate (PEM file) for a broker that asks for one.
+    broker_tls_cert: str = ""
+    #: For TLS, the client certificate's private key (unencrypted PEM), unless it is in
+    #: ``broker_tls_cert``.
+    broker_tls_key: str = ""
+    #: For TLS, check that the broker's certificate names the URL's host. The certificate
+    #: itself is always verified.
+    broker_tls_verify_hostname: bool = True
     #: Largest message body, in bytes, a client sends or a worker accepts (also the most a
     #: compressed body may inflate to).
     max_message_size: int = 4 * 1024 * 1024
@@ -69,9 +83,35 @@ class Settings:
     #: Use RabbitMQ's direct reply-to (``amq.rabbitmq.reply-to``) instead of a callback
     #: queue per client. RabbitMQ only; see the performance guide for when it pays.
     direct_reply_to: bool = False
+    #: The type of task queues, ``"classic"`` (declared with no type argument, as ever)
+    #: or ``"quorum"`` (replicated; see the deploying guide). Client and worker must agree.
+    queue_type: str = "classic"
+    #: Per-queue exceptions to ``queue_type``: ``"queue=type"`` entries (comma-separated
+    #: in the environment), e.g. ``("orders=quorum",)``.
+    queue_types: tuple[str, ...] = ()
+    #: For quorum queues, the deliveries of a request beyond the first before it is
+    #: dead-lettered (``x-delivery-limit``), e.g. when it kills every worker that takes it.
+    delivery_limit: int = 5
+    #: For quorum queues, the dead-letter exchange and queue (one name) the worker
+    #: declares and answers poison requests from; ``""`` turns dead-lettering off.
+    dead_letter_queue: str = "taskrpc.dead"
     #: Mark requests persistent (delivery mode 2); off by default, since an RPC call
     #: rarely outlives a broker restart.
     persistent_requests: bool = False
+
+    # -- Calling tasks (checks, jobs) --
+    #: Validate a call's arguments against the task's signature on the caller, before
+    #: sending, when this app knows the task; a wrong call fails there with the
+    #: ``InvalidArguments`` the worker would have answered.
+    check_arguments: bool = True
+    #: Extra prefetch of a worker that serves rate-limited tasks: up to this many
+    #: requests can wait there for their rate without holding up other tasks' requests.
+    rate_limit_headroom: int = 100
+    #: The single-active-consumer queue whose token makes one ``taskrpc beat`` the
+    #: leader; ``""``: ``taskrpc.beat.<app name>``.
+    beat_queue: str = ""
+    #: Most ticks of one entry a new beat leader sends for the time nobody led.
+    beat_max_catch_up: int = 100
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -92,6 +132,18 @@ class Settings:
         except TypeError as exc:
             raise ConfigurationError(str(exc)) from exc
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.broker_url, str):  # a list of nodes
+            object.__setattr__(self, "broker_url", join_urls(self.broker_url))
+        from .queues import check_type, per_queue_types
+
+        check_type(self.queue_type)
+        per_queue_types(self)
+        if self.delivery_limit < 1:
+            raise ConfigurationError(
+                f"delivery_limit must be at least 1, got {self.delivery_limit}"
+            )
+
     def __repr__(self) -> str:
         shown = ", ".join(
             f"{f.name}={getattr(self, f.name)!r}"
@@ -103,13 +155,13 @@ class Settings:
 
     @property
     def safe_broker_url(self) -> str:
-        """The broker URL with any password masked, fit for logs and errors."""
+        """The broker URL(s) with every password masked, fit for logs and errors."""
         return safe_url(self.broker_url)
 
 
 def safe_url(url: str) -> str:
-    """Return ``url`` with its password replaced by ``**``."""
-    return str(maybe_sanitize_url(url))
+    """Return ``url`` (one URL or a ``;``-separated list) with every password as ``**``."""
+    return mask_urls(url)
 
 
 def _parse(field: dataclasses.Field[Any], raw: str) -> Any:

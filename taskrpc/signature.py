@@ -32,6 +32,17 @@ class Signature:
         self._model = _arguments_model(fn, self._sig, hints)
         self.result_adapter: TypeAdapter[Any] = TypeAdapter(hints.get("return", Any))
 
+    @property
+    def arguments_model(self) -> type[pydantic.BaseModel]:
+        """The pydantic model of the arguments by name (what ``kwargs`` may hold)."""
+        return self._model
+
+    @property
+    def positional(self) -> list[str]:
+        """Names of the parameters ``args`` may give, in order."""
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        return [p.name for p in self._sig.parameters.values() if p.kind in kinds]
+
     def validate(self, args: list[Any], kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
         """Bind, validate and coerce a call's arguments.
 
@@ -110,7 +121,7 @@ def _arguments_model(
 ) -> type[pydantic.BaseModel]:
     fields: dict[str, Any] = {}
     for name, param in sig.parameters.items():
-        annotation = hints.get(name, Any)
+        annotation: Any = hints.get(name, Any)
         if param.kind is _VAR_POSITIONAL:
             annotation = tuple[annotation, ...]
         elif param.kind is _VAR_KEYWORD:
@@ -119,7 +130,7 @@ def _arguments_model(
         if param.kind in (_VAR_POSITIONAL, _VAR_KEYWORD):
             default = ...
         fields[name] = (annotation, default)
-    return pydantic.create_model(  # type: ignore[call-overload,no-any-return]
+    return pydantic.create_model(
         f"{fn.__name__}_arguments", __config__=pydantic.ConfigDict(extra="forbid"), **fields
     )
 

@@ -1,14 +1,24 @@
-"""Task: a function registered with an app, callable locally or on a worker."""
+"""Task: a function registered with an app, callable locally or on a worker.
+
+A task is generic over the function's parameters and its result,
+``Task[P, R]``: a type checker sees ``add.delay(1, 2)`` as a call of
+``add(x: int, y: int)`` and ``add.delay(1, 2).get()`` as an ``int``. Coroutine
+functions become tasks whose result type is what the coroutine returns.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import inspect
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, cast
 
+from .calling import BoundCall, CallOptions
+from .fanout import map_async, map_sync
 from .policies import RetryPolicy, TimeoutPolicy
+from .rates import parse_rate
 from .signature import Signature
 
 if TYPE_CHECKING:
@@ -18,6 +28,14 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
+
+
+class _OneArgument(Protocol[T_contra, R]):
+    """A task of one argument, as :meth:`Task.map` needs it typed."""
+
+    def delay(self, item: T_contra, /) -> AsyncResult[R]: ...
 
 
 class Task(Generic[P, R]):
@@ -28,7 +46,8 @@ class Task(Generic[P, R]):
     Attributes:
         name: The name the task is registered and requested under.
         queue: The queue its requests are routed to.
-        retry: Retry policy for failures of the task itself (``None``: the app's).
+        retry: Retry policy for failures of the task itself on the worker (``None``: the
+            app's). Publishing again is a different thing, named ``publish_retry``.
         timeouts: Call deadline and run-time limits (``None``: the app's).
         idempotent: Running it twice is harmless, so the client may resend it on its own.
         serializer: Serializer of its requests (``None``: the app's); for a bare task, the
@@ -36,13 +55,16 @@ class Task(Generic[P, R]):
         reply_serializer: Serializer of its replies (``None``: the request's).
         bare: Serve requests without taskrpc headers on its queue: the body, decoded with
             ``serializer``, is the argument; the reply body is the bare result.
+        throws: Exception types that are part of the task's contract: a failure with one
+            is logged at WARNING, any other at ERROR (both with the traceback).
+        rate_limit: Most runs per worker, e.g. ``"100/s"``, ``"10/m"``, ``"5/h"``.
         signature: Argument and result validation derived from the type hints.
     """
 
     def __init__(
         self,
         app: App,
-        fn: Callable[P, R],
+        fn: Callable[P, Any],
         *,
         name: str,
         queue: str | None,
@@ -52,6 +74,8 @@ class Task(Generic[P, R]):
         serializer: str | None = None,
         reply_serializer: str | None = None,
         bare: bool = False,
+        throws: tuple[type[BaseException], ...] = (),
+        rate_limit: str | None = None,
     ) -> None:
         self.app = app
         self.fn = fn
@@ -63,30 +87,69 @@ class Task(Generic[P, R]):
         self.serializer = serializer
         self.reply_serializer = reply_serializer
         self.bare = bare
+        self.throws = throws
+        if rate_limit is not None:
+            parse_rate(rate_limit)  # fail at definition, not on the worker
+        self.rate_limit = rate_limit
         self.signature = Signature(fn)
         self.is_async = inspect.iscoroutinefunction(fn)
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     @property
     def queue(self) -> str:
         """The task's own queue, or else the app's default queue (read at call time)."""
         return self._queue or self.app.settings.default_queue
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run the function in this process, without validation, as a plain call would."""
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """Run the function in this process, without validation, as a plain call would.
+
+        Typed in the subclasses: a plain function's result, or a coroutine to await.
+        """
         return self.fn(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"<Task {self.name!r} queue={self.queue!r}>"
 
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
-        """Send a request to run the task on a worker, with the app's default timeout.
+        """Send a request to run the task on a worker, with the task's default options.
+
+        Raises:
+            InvalidArguments: The arguments do not fit the task's signature (checked here,
+                before anything is sent).
 
         Example:
             >>> fib.delay(30).get(timeout=5)  # doctest: +SKIP
             832040
         """
-        return self.apply_async(args, kwargs)
+        return self.with_options().delay(*args, **kwargs)
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        queue: str | None = None,
+        publish_retry: RetryPolicy | None = None,
+        serializer: str | None = None,
+        countdown: float | None = None,
+        eta: datetime | None = None,
+    ) -> BoundCall[P, R]:
+        """This task with call options, its calls still checked by the type checker.
+
+        :meth:`apply_async` takes ``args`` and ``kwargs`` as a tuple and a dict, which a
+        type checker cannot match against the task's signature; this can.
+
+        Example:
+            >>> add.with_options(timeout=5, queue="urgent").delay(1, 2)  # doctest: +SKIP
+        """
+        options = CallOptions(
+            timeout=timeout,
+            queue=queue,
+            publish_retry=publish_retry,
+            serializer=serializer,
+            countdown=countdown,
+            eta=eta,
+        )
+        return BoundCall(self, options)
 
     def apply_async(
         self,
@@ -95,27 +158,46 @@ class Task(Generic[P, R]):
         *,
         timeout: float | None = None,
         queue: str | None = None,
-        retry: RetryPolicy | None = None,
+        publish_retry: RetryPolicy | None = None,
         serializer: str | None = None,
+        countdown: float | None = None,
+        eta: datetime | None = None,
     ) -> AsyncResult[R]:
-        """Send a request with explicit options.
+        """Send a request with explicit options (the Celery shape: ``args`` and ``kwargs``).
 
         Parameters:
-            args: Positional arguments.
-            kwargs: Keyword arguments.
+            args: Positional arguments, a tuple or a list.
+            kwargs: Keyword arguments, a dict.
             timeout: Seconds the call may take, from now; ``None`` uses the task's
                 ``timeouts.call``, else the app's ``default_timeout``.
             queue: Route to this queue instead of the task's own.
-            retry: How the client publishes again when that is safe (``None``: the app's
-                ``publish_retry`` policy).
+            publish_retry: How the client publishes again when that is safe (``None``: the
+                app's ``publish_retry`` policy).
             serializer: Serializer of this request and its reply (``None``: the task's,
                 else the app's); e.g. ``"msgpack"``.
+            countdown: Seconds to wait before the request reaches its queue; the broker
+                holds it meanwhile (see :mod:`taskrpc.delays`), and ``timeout`` counts
+                from then.
+            eta: The time the request is due, instead of ``countdown`` (a naive
+                ``datetime`` is local time).
 
         Returns:
             A handle whose :meth:`~taskrpc.AsyncResult.get` returns the validated result.
+
+        Raises:
+            TypeError: ``args`` is not a tuple or list, or ``kwargs`` not a dict.
+            InvalidArguments: The arguments do not fit the task's signature.
+            ConfigurationError: Both ``countdown`` and ``eta``, or a delay too long.
         """
-        options = self._send_options(timeout, queue, retry, serializer)
-        return self.app.client.send(self.name, args, kwargs, **options)
+        options = CallOptions(
+            timeout=timeout,
+            queue=queue,
+            publish_retry=publish_retry,
+            serializer=serializer,
+            countdown=countdown,
+            eta=eta,
+        )
+        return self._send(args, kwargs, options)
 
     async def send_async(
         self,
@@ -124,8 +206,10 @@ class Task(Generic[P, R]):
         *,
         timeout: float | None = None,
         queue: str | None = None,
-        retry: RetryPolicy | None = None,
+        publish_retry: RetryPolicy | None = None,
         serializer: str | None = None,
+        countdown: float | None = None,
+        eta: datetime | None = None,
     ) -> AsyncCall[R]:
         """Like :meth:`apply_async`, through the app's asyncio client; await the handle.
 
@@ -134,27 +218,15 @@ class Task(Generic[P, R]):
             >>> await call  # doctest: +SKIP
             832040
         """
-        options = self._send_options(timeout, queue, retry, serializer)
-        return await self.app.async_client.send(self.name, args, kwargs, **options)
-
-    def _send_options(
-        self,
-        timeout: float | None,
-        queue: str | None,
-        retry: RetryPolicy | None,
-        serializer: str | None,
-    ) -> dict[str, Any]:
-        """A call's options with this task's defaults filled in (both clients take them)."""
-        if timeout is None and self.timeouts is not None:
-            timeout = self.timeouts.call
-        return {
-            "timeout": timeout,
-            "queue": queue or self.queue,
-            "load_result": self.signature.load_result,
-            "retry": retry,
-            "idempotent": self.idempotent,
-            "serializer": serializer,
-        }
+        options = CallOptions(
+            timeout=timeout,
+            queue=queue,
+            publish_retry=publish_retry,
+            serializer=serializer,
+            countdown=countdown,
+            eta=eta,
+        )
+        return await self._send_async(args, kwargs, options)
 
     async def call_async(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the task on a worker and await its result (the asyncio :meth:`delay`).
@@ -163,16 +235,175 @@ class Task(Generic[P, R]):
             >>> await fib.call_async(30)  # doctest: +SKIP
             832040
         """
-        return await (await self.send_async(args, kwargs))
+        return await self.with_options().call_async(*args, **kwargs)
 
-    def run(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    def map(
+        self: _OneArgument[T, R],
+        items: Iterable[T],
+        *,
+        max_in_flight: int = 100,
+        timeout: float | None = None,
+        return_exceptions: bool = False,
+    ) -> list[R]:
+        """Call a one-argument task once per item, on workers; return the results in order.
+
+        Parameters:
+            items: One argument per call.
+            max_in_flight: Calls outstanding at most; the next is sent as one finishes.
+            timeout: Seconds for all the calls together (each call's deadline is what is
+                left when it is sent); ``None``: each call's own timeout.
+            return_exceptions: Put a failed call's error in its place in the list instead
+                of raising the first one (the list then holds results and exceptions).
+
+        Raises:
+            RemoteError, TimeoutError: The first failure, if ``return_exceptions`` is false.
+
+        Example:
+            >>> square.map(range(10), max_in_flight=4, timeout=30)  # doctest: +SKIP
+            [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]
+        """
+        task = cast("Task[..., R]", self)
+        return map_sync(
+            lambda item, left: task._send((item,), None, CallOptions(timeout=left)),
+            items,
+            max_in_flight=max_in_flight,
+            timeout=timeout,
+            return_exceptions=return_exceptions,
+        )
+
+    def starmap(
+        self,
+        items: Iterable[Sequence[Any]],
+        *,
+        max_in_flight: int = 100,
+        timeout: float | None = None,
+        return_exceptions: bool = False,
+    ) -> list[R]:
+        """Like :meth:`map`, each item being the positional arguments of one call.
+
+        Each call's arguments are checked against the signature as it is sent (a type
+        checker cannot see inside the tuples).
+        """
+        return map_sync(
+            lambda item, left: self._send(tuple(item), None, CallOptions(timeout=left)),
+            items,
+            max_in_flight=max_in_flight,
+            timeout=timeout,
+            return_exceptions=return_exceptions,
+        )
+
+    async def map_async(
+        self: _OneArgument[T, R],
+        items: Iterable[T],
+        *,
+        max_in_flight: int = 100,
+        timeout: float | None = None,
+        return_exceptions: bool = False,
+    ) -> list[R]:
+        """:meth:`map` through the asyncio client."""
+        task = cast("Task[..., R]", self)
+        return await map_async(
+            lambda item, left: task._send_async((item,), None, CallOptions(timeout=left)),
+            items,
+            max_in_flight=max_in_flight,
+            timeout=timeout,
+            return_exceptions=return_exceptions,
+        )
+
+    async def starmap_async(
+        self,
+        items: Iterable[Sequence[Any]],
+        *,
+        max_in_flight: int = 100,
+        timeout: float | None = None,
+        return_exceptions: bool = False,
+    ) -> list[R]:
+        """:meth:`starmap` through the asyncio client."""
+        return await map_async(
+            lambda item, left: self._send_async(tuple(item), None, CallOptions(timeout=left)),
+            items,
+            max_in_flight=max_in_flight,
+            timeout=timeout,
+            return_exceptions=return_exceptions,
+        )
+
+    def run(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the task here as a worker would: validate the arguments, run the function,
+        validate the result. A coroutine function runs to completion in a fresh event loop.
+
+        Raises:
+            InvalidArguments: The arguments do not fit the signature.
+        """
+        value = self.execute(list(args), dict(kwargs))
+        return self.signature.load_result(self.signature.dump_result(value))  # type: ignore[no-any-return]
+
+    def execute(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Validate the arguments, run the function and return what it returned.
 
         This is what a worker does with a request. Coroutine functions run to completion
         in a fresh event loop.
         """
         call_args, call_kwargs = self.signature.validate(args, kwargs)
-        value = self.fn(*call_args, **call_kwargs)  # type: ignore[arg-type]
+        value = self.fn(*call_args, **call_kwargs)
         if self.is_async:
-            value = asyncio.run(value)  # type: ignore[arg-type]
+            value = asyncio.run(value)
         return value
+
+    def check_call(self, args: Any, kwargs: Any) -> None:
+        """Check a call's shape and arguments here, before anything is sent.
+
+        Raises:
+            TypeError: ``args`` is not a tuple or list, or ``kwargs`` not a dict or ``None``.
+            InvalidArguments: The arguments do not fit the signature (the same error, with
+                the same ``details``, that the worker would answer).
+        """
+        if not isinstance(args, (tuple, list)):
+            raise TypeError(
+                f"{self.name}: args must be a tuple or a list, got {type(args).__name__} "
+                "(apply_async takes the arguments as one tuple: apply_async((1, 2)))"
+            )
+        if kwargs is not None and not isinstance(kwargs, dict):
+            raise TypeError(f"{self.name}: kwargs must be a dict, got {type(kwargs).__name__}")
+        if self.bare or not self.app.settings.check_arguments:
+            return
+        self.signature.validate(list(args), dict(kwargs or {}))
+
+    def _client_options(self, options: CallOptions) -> dict[str, Any]:
+        """A call's options with this task's defaults filled in (both clients take them)."""
+        timeout = options.timeout
+        if timeout is None and self.timeouts is not None:
+            timeout = self.timeouts.call
+        return {
+            "timeout": timeout,
+            "queue": options.queue or self.queue,
+            "load_result": self.signature.load_result,
+            "retry": options.publish_retry,
+            "idempotent": self.idempotent,
+            "serializer": options.serializer,
+            "delay": options.delay(),
+        }
+
+    def _send(self, args: Any, kwargs: Any, options: CallOptions) -> AsyncResult[R]:
+        self.check_call(args, kwargs)
+        return self.app.client.send(self.name, args, kwargs, **self._client_options(options))
+
+    async def _send_async(self, args: Any, kwargs: Any, options: CallOptions) -> AsyncCall[R]:
+        self.check_call(args, kwargs)
+        client = self.app.async_client
+        return await client.send(self.name, args, kwargs, **self._client_options(options))
+
+
+class FunctionTask(Task[P, R]):
+    """A task made from a plain function: calling it here returns its result."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the function in this process, without validation, as a plain call would."""
+        return self.fn(*args, **kwargs)  # type: ignore[no-any-return]
+
+
+class CoroutineTask(Task[P, R]):
+    """A task made from a coroutine function: calling it here returns a coroutine."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+        """Call the coroutine function in this process (await the result)."""
+        return self.fn(*args, **kwargs)  # type: ignore[no-any-return]

@@ -35,15 +35,29 @@ def fib_iter(n: int) -> int:
     return a
 
 
-def serve(url: str, queue: str, ready: Event | None = None, stop: Event | None = None) -> None:
+def serve(
+    url: str,
+    queue: str,
+    ready: Event | None = None,
+    stop: Event | None = None,
+    queue_type: str = "classic",
+) -> None:
     """Answer ``{"n": int}`` requests on ``queue`` with ``{"result": fib(n)}``.
 
     ``ready`` / ``stop`` are optional ``multiprocessing.Event`` objects: ``ready``
-    is set once consuming, ``stop`` is polled every loop to exit cleanly.
+    is set once consuming, ``stop`` is polled every loop to exit cleanly. With
+    ``queue_type="quorum"`` the queue is a (durable) quorum queue, like taskrpc's.
     """
+    quorum = queue_type == "quorum"
     with Connection(url) as conn:
         channel = conn.channel()
-        q = Queue(queue, durable=False, auto_delete=False, channel=channel)
+        q = Queue(
+            queue,
+            durable=quorum,
+            auto_delete=False,
+            channel=channel,
+            queue_arguments={"x-queue-type": "quorum"} if quorum else None,
+        )
         q.declare()
         # The callback only buffers: py-amqp's basic_publish calls
         # drain_events(timeout=0), so publishing a reply inside the callback

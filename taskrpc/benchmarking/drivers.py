@@ -80,6 +80,7 @@ class TaskrpcDriver:
         *,
         task: str = TASK_NAME,
         direct_reply_to: bool = False,
+        queue_type: str = "classic",
     ) -> None:
         self.n = n
         self.app = make_app(
@@ -87,6 +88,8 @@ class TaskrpcDriver:
             default_queue=queue,
             default_timeout=timeout,
             direct_reply_to=direct_reply_to,
+            queue_type=queue_type,
+            dead_letter_queue="",
         )
         self._task = bench_task(self.app, task)
 

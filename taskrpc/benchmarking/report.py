@@ -94,6 +94,8 @@ class Results:
             worker += f" prefetch={config['prefetch']}"
         if config.get("direct_reply_to"):
             worker += ", taskrpc replies by direct reply-to"
+        if config.get("queue_type", "classic") != "classic":
+            worker += f", {config['queue_type']} queues"
         lines = [
             f"taskrpc bench: fib({config['n']}), {worker}, {config['rounds']} round(s) "
             f"(medians); pipelined with {config['in_flight']} in flight",

@@ -46,6 +46,8 @@ class BenchConfig:
     #: The taskrpc client uses RabbitMQ's direct reply-to instead of its callback queue.
     #: (The baseline keeps the tutorial's exclusive reply queue either way.)
     direct_reply_to: bool = False
+    #: The type of both servers' queues: ``"classic"`` or ``"quorum"``.
+    queue_type: str = "classic"
 
     def units(self) -> int:
         """Calls the whole run makes, for progress reporting."""
@@ -63,7 +65,11 @@ def run_benchmark(config: BenchConfig, progress: Progress | None = None) -> Resu
     meter = _Meter(config.units(), progress)
     connect(Settings(broker_url=config.url)).release()  # fail fast, and as a BrokerError
     with Servers(
-        config.url, pool=config.pool, concurrency=config.concurrency, prefetch=config.prefetch
+        config.url,
+        pool=config.pool,
+        concurrency=config.concurrency,
+        prefetch=config.prefetch,
+        queue_type=config.queue_type,
     ) as servers:
         drivers: list[Driver] = []
         try:
@@ -76,6 +82,7 @@ def run_benchmark(config: BenchConfig, progress: Progress | None = None) -> Resu
                 config.n,
                 config.timeout,
                 direct_reply_to=config.direct_reply_to,
+                queue_type=config.queue_type,
             )
             drivers.append(taskrpc)
             taskrpc.wait_ready(servers.check, START_TIMEOUT)

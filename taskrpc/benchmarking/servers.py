@@ -29,9 +29,9 @@ STOP_TIMEOUT = 10.0
 WORKER_APP = "taskrpc.benchmarking.tasks:app"
 
 
-def _serve_baseline(url: str, queue: str, ready: Event, stop: Event) -> None:
+def _serve_baseline(url: str, queue: str, ready: Event, stop: Event, queue_type: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us through ``stop``
-    serve(url, queue, ready, stop)
+    serve(url, queue, ready, stop, queue_type)
 
 
 class Servers:
@@ -41,6 +41,9 @@ class Servers:
         url: Broker URL.
         pool, concurrency, prefetch: The taskrpc worker's options (``None``: its defaults).
         baseline: Also run the baseline server (``False``: the taskrpc worker alone).
+        queue_type: ``"classic"`` or ``"quorum"``, for both servers' queues (the worker's
+            with no dead-letter queue, so that the run leaves nothing behind).
+        worker_args: More ``taskrpc worker`` options (e.g. ``--metrics-port``).
     """
 
     def __init__(
@@ -51,6 +54,8 @@ class Servers:
         concurrency: int | None,
         prefetch: int | None,
         baseline: bool = True,
+        queue_type: str = "classic",
+        worker_args: tuple[str, ...] = (),
     ) -> None:
         token = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
         self.url = url
@@ -61,15 +66,21 @@ class Servers:
             self._worker_args += ["-c", str(concurrency)]
         if prefetch is not None:
             self._worker_args += ["--prefetch", str(prefetch)]
+        self._worker_args += worker_args
         context = multiprocessing.get_context("spawn")  # no inherited sockets or threads
         self._ready, self._stop = context.Event(), context.Event()
         self._baseline = context.Process(
             target=_serve_baseline,
-            args=(url, self.baseline_queue, self._ready, self._stop),
+            args=(url, self.baseline_queue, self._ready, self._stop, queue_type),
             name="taskrpc-bench-baseline",
             daemon=True,
         )
         self._with_baseline = baseline
+        self._worker_env = {
+            **os.environ,
+            "TASKRPC_QUEUE_TYPE": queue_type,
+            "TASKRPC_DEAD_LETTER_QUEUE": "",
+        }
         self._worker: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -94,7 +105,7 @@ class Servers:
             "error",
             *self._worker_args,
         ]
-        self._worker = subprocess.Popen(command, start_new_session=True)
+        self._worker = subprocess.Popen(command, start_new_session=True, env=self._worker_env)
         if not self._with_baseline:
             self.check()
             return

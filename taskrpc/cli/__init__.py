@@ -27,13 +27,19 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from .beat import beat
     from .bench import bench
+    from .bench_metrics import bench_metrics
     from .bench_suites import bench_memory, bench_scaling
     from .call import call
+    from .dashboard import dashboard
     from .demo import demo
+    from .inspect import inspect, revoke
+    from .schema import schema
     from .worker import worker
 
-    for command in (worker, call, demo, bench, bench_memory, bench_scaling):
+    commands = (worker, call, demo, bench, bench_memory, bench_scaling, bench_metrics, schema)
+    for command in (*commands, inspect, revoke, dashboard, beat):
         cli.add_command(command)
 
 

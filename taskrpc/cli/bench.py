@@ -30,7 +30,7 @@ url_option = click.option(
     default=_DEFAULT_URL,
     show_default=True,
     show_envvar=True,
-    help="Broker URL.",
+    help="Broker URL, or the nodes of a cluster separated by ';'.",
 )
 #: ``--json PATH``: where a benchmark command also writes its figures.
 json_option = click.option(
@@ -108,6 +108,13 @@ json_option = click.option(
     help="How the taskrpc client gets its replies: RabbitMQ's direct reply-to, or its own "
     "callback queue. The baseline always uses an exclusive reply queue.",
 )
+@click.option(
+    "--queue-type",
+    type=click.Choice(["classic", "quorum"]),
+    default="classic",
+    show_default=True,
+    help="Type of both servers' queues; quorum needs RabbitMQ 3.8 or later.",
+)
 @json_option
 def bench(
     url: str,
@@ -120,11 +127,12 @@ def bench(
     concurrency: int | None,
     prefetch: int | None,
     direct_reply_to: bool,
+    queue_type: str,
     json_path: Path | None,
 ) -> None:
     """Benchmark taskrpc against raw kombu on the same broker, interleaved over rounds.
 
-    Starts a ``taskrpc worker`` and a raw-kombu server, each on a fresh queue, and calls
+    Starts a "taskrpc worker" and a raw-kombu server, each on a fresh queue, and calls
     fib(30) on both: one call at a time (p50/p99 latency), then with --in-flight calls
     outstanding (throughput). Prints medians over rounds and the taskrpc/baseline ratios.
     Exits 1 if a server fails, 4 if the broker is unreachable.
@@ -143,6 +151,7 @@ def bench(
         concurrency=concurrency,
         prefetch=prefetch,
         direct_reply_to=direct_reply_to,
+        queue_type=queue_type,
     )
     click.echo(f"taskrpc bench on {safe_url(url)}: starting the servers", err=True)
     run_and_report(lambda progress: run_benchmark(config, progress), json_path)

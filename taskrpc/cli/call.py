@@ -44,7 +44,7 @@ def call(
 ) -> None:
     """Call TASK of APP with ARGS and print the result as JSON.
 
-    Each argument is read as JSON when it parses (``30``, ``'{"x": 1}'``), else as a
+    Each argument is read as JSON when it parses (30, '{"x": 1}'), else as a
     string. TASK is the registered name or, if unique, the function's name.
     Exits 1 if the task failed, 3 on timeout, 4 if the broker is unreachable.
     """

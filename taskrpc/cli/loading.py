@@ -37,16 +37,30 @@ def load_app(path: str) -> App:
         raise click.BadParameter(f"cannot import {module_name!r}: {exc}", param_hint="APP") from exc
     except ConfigurationError as exc:  # e.g. a malformed TASKRPC_* variable
         raise click.UsageError(f"{module_name}: {exc}") from exc
-    app: Any = getattr(module, attribute or "app", None)
+    name = attribute or "app"
+    if not hasattr(module, name):
+        apps = sorted(k for k, v in vars(module).items() if isinstance(v, App))
+        hint = f"; its apps: {', '.join(apps)}" if apps else ""
+        raise click.BadParameter(
+            f"module {module_name!r} has no attribute {name!r}{hint}", param_hint="APP"
+        )
+    app: Any = getattr(module, name)
     if not isinstance(app, App):
-        raise click.BadParameter(f"{path!r} is not a taskrpc.App", param_hint="APP")
+        raise click.BadParameter(
+            f"{module_name}:{name} is a {type(app).__name__}, not a taskrpc.App", param_hint="APP"
+        )
     return app
 
 
-def setup_logging(level: str) -> None:
-    """Log to stderr at ``level`` with timestamps; idempotent."""
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s %(processName)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def setup_logging(level: str, log_format: str = "text") -> None:
+    """Log to stderr at ``level``, as text with timestamps or (``"json"``) one JSON object
+    a line; idempotent."""
+    text = "%(asctime)s %(levelname)-7s %(processName)s %(name)s: %(message)s"
+    if log_format != "json":
+        logging.basicConfig(level=level.upper(), format=text, stream=sys.stderr)
+        return
+    from ..logs import JsonFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=level.upper(), handlers=[handler])

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -37,6 +38,30 @@ logger = logging.getLogger("taskrpc.worker")
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="'json': one JSON object a line, with request id, task, queue, duration, outcome.",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    help="Serve Prometheus metrics on this port at /metrics (needs taskrpc[metrics]).",
+)
+@click.option(
+    "--metrics-address",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the metrics server listens on (0.0.0.0 for every interface).",
+)
+@click.option(
+    "--control/--no-control",
+    default=True,
+    show_default=True,
+    help="Answer 'taskrpc inspect' and revocations on the control exchange.",
+)
 def worker(
     app_path: str,
     broker: str | None,
@@ -45,25 +70,35 @@ def worker(
     pool: str,
     prefetch: int | None,
     loglevel: str,
+    log_format: str,
+    metrics_port: int | None,
+    metrics_address: str,
+    control: bool,
 ) -> None:
-    """Serve the tasks of APP (``module:attribute``, e.g. ``taskrpc.fibonacci:app``).
+    """Serve the tasks of APP (module:attribute, e.g. taskrpc.fibonacci:app).
 
     SIGTERM or a first Ctrl-C stops taking requests, finishes the ones in hand and
     exits 0; a second Ctrl-C exits at once, leaving unacked requests to the broker.
     """
     from ..exceptions import BrokerError, ConfigurationError
+    from ..logs import RequestLog
     from ..worker import Worker
 
-    setup_logging(loglevel)
+    setup_logging(loglevel, log_format)
     app = load_app(app_path)
     try:
         app.configure(broker_url=broker)
+        hooks: list[Any] = [RequestLog()]
+        if metrics_port is not None:
+            hooks.append(_serve_metrics(metrics_port, metrics_address))
         server = Worker(
             app,
             queues=queues.split(",") if queues else None,
             pool=pool,
             concurrency=concurrency,
             prefetch=prefetch,
+            middleware=hooks,
+            control=control,
         )
     except ConfigurationError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -78,6 +113,19 @@ def worker(
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     sys.exit(EXIT_OK)
+
+
+def _serve_metrics(port: int, address: str) -> Any:
+    """The worker's metrics middleware, served on ``address:port`` from now on."""
+    from ..metrics import WorkerMetrics, serve_metrics
+
+    metrics = WorkerMetrics()
+    try:
+        serve_metrics(port, address)
+    except OSError as exc:
+        raise click.UsageError(f"cannot serve metrics on {address}:{port}: {exc}") from None
+    logger.info("metrics on http://%s:%d/metrics", address, port)
+    return metrics
 
 
 def _install_signal_handlers(server: object) -> None:

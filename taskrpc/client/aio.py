@@ -19,6 +19,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..exceptions import TimeoutError
+from ..middleware import run_hooks
 from ..policies import RetryPolicy
 from .base import ResultLoader, read_reply
 from .core import BaseClient
@@ -70,6 +71,9 @@ class AsyncCall(Generic[R]):
                 await asyncio.wait_for(_settled(call), max(wait, 0.0))
             except asyncio.TimeoutError:
                 if wait >= left:  # the deadline: say what held it up (a lock-free look)
+                    hooks = self._client.app.middleware
+                    if left > 0 and hooks:  # once: at the deadline
+                        run_hooks(reversed(hooks), "after_timeout", self.task, self.id)
                     raise self._client._listener.timeout_error(call) from None
                 dropped = f"; {call.rejected}" if call.rejected else ""
                 raise TimeoutError(
@@ -133,6 +137,7 @@ class AsyncClient(BaseClient):
         retry: RetryPolicy | None = None,
         idempotent: bool = False,
         serializer: str | None = None,
+        delay: float = 0.0,
     ) -> AsyncCall[Any]:
         """Send a request and return its handle.
 
@@ -147,6 +152,7 @@ class AsyncClient(BaseClient):
             retry=retry,
             idempotent=idempotent,
             serializer=serializer,
+            delay=delay,
         )
         listener = self._listener
         if not listener.connected:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 
+from .. import delays
 from ..exceptions import (
     BadSignature,
     ConfigurationError,
@@ -19,7 +20,14 @@ from ..exceptions import (
     PayloadTooLarge,
     TimeoutError,
 )
-from ..messages import HEADER_DEADLINE, HEADER_PROTOCOL, HEADER_TASK, PROTOCOL_VERSION, ReplyBody
+from ..messages import (
+    HEADER_DEADLINE,
+    HEADER_PROTOCOL,
+    HEADER_SENT_AT,
+    HEADER_TASK,
+    PROTOCOL_VERSION,
+    ReplyBody,
+)
 from ..security.signing import Envelope
 from .replies import CheckedReply, RawReply, RejectedReply
 
@@ -54,15 +62,32 @@ class OutgoingRequest:
     deadline: float
     #: Signs the request when its headers are read; ``None`` (or no signer): unsigned.
     codec: Codec | None = dataclasses.field(default=None, repr=False, compare=False)
+    #: When a delayed request is due, on the ``time.monotonic()`` clock; ``None``: now.
+    #: It is published into the delay cascade (:mod:`taskrpc.delays`) for the time left
+    #: at the moment of publishing.
+    due: float | None = None
 
-    def amqp_properties(self, reply_to: str, expiration_ms: int) -> dict[str, Any]:
+    def route(self, default_exchange: str, now: float | None = None) -> tuple[str, str]:
+        """The exchange and routing key to publish to at ``now`` (``time.monotonic()``)."""
+        if self.due is not None:
+            now = time.monotonic() if now is None else now
+            milliseconds = delays.delay_milliseconds(self.due - now)
+            if milliseconds:
+                key = delays.routing_key(milliseconds, self.queue)
+                return delays.entry_exchange(milliseconds), key
+        return default_exchange, self.queue
+
+    def amqp_properties(self, reply_to: str, expiration_ms: int | None) -> dict[str, Any]:
         """The AMQP properties of one publish of this request, headers signed now.
 
         The request itself is never changed: ``reply_to`` (the current connection's reply
-        queue) and ``expiration`` (the milliseconds left at this publish) go only into
-        the returned dict, and the signature covers them as published.
+        queue) and ``expiration`` (the milliseconds left at this publish; ``None`` for a
+        delayed request) go only into the returned dict, and the signature covers them
+        as published.
         """
-        properties = {**self.properties, "expiration": str(expiration_ms)}
+        properties = dict(self.properties)
+        if expiration_ms is not None:
+            properties["expiration"] = str(expiration_ms)
         if reply_to:
             properties["reply_to"] = reply_to
         headers = self.base_headers
@@ -105,6 +130,7 @@ class RequestBuilder:
         timeout: float | None,
         request_id: str | None = None,
         serializer: str | None = None,
+        delay: float = 0.0,
     ) -> OutgoingRequest:
         """Encode one call.
 
@@ -115,6 +141,10 @@ class RequestBuilder:
         header (checked by the worker before it starts the task) and as the message's
         AMQP ``expiration`` (so the broker drops a request nobody took in time), which
         each publish computes from the time left then.
+
+        A ``delay`` (seconds) sends the request through the broker's delay cascade: it
+        reaches its queue that much later, with no ``expiration``, and its deadline
+        counts from then.
 
         Raises:
             ConfigurationError: The timeout is not positive.
@@ -145,8 +175,14 @@ class RequestBuilder:
             "message_id": request_id,
             "delivery_mode": self._delivery_mode,
         }
+        due = None
+        if delay > 0:
+            delays.delay_milliseconds(delay)  # not too long
+            due = time.monotonic() + delay
+            timeout += delay
         if reply_to:
             properties["reply_to"] = reply_to
+        now = time.time()
         return OutgoingRequest(
             id=request_id,
             task=task,
@@ -158,11 +194,13 @@ class RequestBuilder:
             base_headers={
                 HEADER_PROTOCOL: PROTOCOL_VERSION,
                 HEADER_TASK: task,
-                HEADER_DEADLINE: time.time() + timeout,
+                HEADER_DEADLINE: now + timeout,
+                HEADER_SENT_AT: now,
                 **encoded.headers,
             },
             deadline=time.monotonic() + timeout,
             codec=self._codec,
+            due=due,
         )
 
     def _serializer_of(self, task: str) -> str:

@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ClientClosed
+from ..middleware import run_hooks
 from ..policies import RetryPolicy
 from .base import RequestBuilder, check_reply
 from .listener import ReplyListener
@@ -34,8 +35,13 @@ class BaseClient:
         self._router = ReplyRouter(
             settings.duplicate_window, check=functools.partial(check_reply, app)
         )
+        if app.middleware:
+            self._router.on_drop = self._on_dropped_reply
         self._machine = ClientMachine(
-            self._router, publish_retry=app.publish_retry, resend=app.resend
+            self._router,
+            exchange=settings.exchange,
+            publish_retry=app.publish_retry,
+            resend=app.resend,
         )
         self._closed = False
         self._listener = ReplyListener(
@@ -88,6 +94,7 @@ class BaseClient:
         retry: RetryPolicy | None,
         idempotent: bool,
         serializer: str | None = None,
+        delay: float = 0.0,
     ) -> PendingCall:
         """Build one request (immutable from here on) and the call that waits for it."""
         if self._closed:
@@ -100,9 +107,15 @@ class BaseClient:
             queue=queue or self.app.settings.default_queue,
             timeout=timeout,
             serializer=serializer,
+            delay=delay,
         )
+        hooks = self.app.middleware
+        if hooks:
+            run_hooks(hooks, "before_send", request)
         call = PendingCall(request.id, task, request.deadline)
         call.request, call.resendable, call.publish_retry = request, idempotent, retry
+        if hooks:
+            call.add_done_callback(_after_call_hook(hooks, request))
         return call
 
     def _submit(self, task: str, args: Any, kwargs: Any, **options: Any) -> PendingCall:
@@ -117,9 +130,24 @@ class BaseClient:
         self._listener.submit(call)
         return call
 
+    def _on_dropped_reply(self, kind: str) -> None:
+        run_hooks(reversed(self.app.middleware), "after_dropped_reply", kind)
+
     def _shutdown(self) -> None:
         if self._closed:
             return
         self._closed = True
         self.app._forget_client(self)
         self._listener.stop()
+
+
+def _after_call_hook(hooks: list[Any], request: Any) -> Any:
+    """A done callback telling ``hooks`` how the call of ``request`` settled."""
+    sent = time.monotonic()
+
+    def after_call(call: PendingCall) -> None:
+        reply, error = call.outcome()
+        elapsed = time.monotonic() - sent
+        run_hooks(reversed(hooks), "after_call", request, reply, error, elapsed, call.resends)
+
+    return after_call

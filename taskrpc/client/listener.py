@@ -20,9 +20,12 @@ import threading
 import time
 from collections.abc import Iterable
 
+from .. import delays
 from ..exceptions import BrokerError, ClientClosed, TaskRPCError, TimeoutError
 from ..policies import RetryPolicy
+from ..queues import explain_refusal
 from ..settings import Settings
+from ..transport.nodes import BrokerNodes
 from .leader import Leadership
 from .machine import Action, ClientMachine, Declare, Fail, Publish
 from .replies import PendingCall, RawReply
@@ -59,6 +62,7 @@ class ReplyListener:
         eager: bool = False,
     ) -> None:
         self._settings = settings
+        self._nodes = BrokerNodes(settings.broker_url, settings.broker_failover_strategy)
         self.machine = machine
         self._connect_retry = connect_retry
         self._direct = direct
@@ -194,7 +198,7 @@ class ReplyListener:
         attempt = 0
         while not self.stopping:
             try:
-                session = Session(self._settings, self, direct=self._direct)
+                session = Session(self._settings, self, nodes=self._nodes, direct=self._direct)
             except BrokerError as exc:  # could not connect
                 attempt += 1
                 with self.io_lock:
@@ -238,6 +242,7 @@ class ReplyListener:
         self._ready.clear()
         if self.stopping:
             return
+        self._nodes.lost()
         with self.io_lock:
             actions = self.machine.connection_lost(reason, time.monotonic())
             self._feed(actions)
@@ -300,16 +305,19 @@ class ReplyListener:
             assert session is not None  # the machine acts on a connection only when READY
             try:
                 if kind is Publish:
-                    request = action.call.request  # type: ignore[union-attr]
-                    session.publish(request.body, action.properties, request.queue)  # type: ignore[union-attr]
+                    call, properties, exchange, routing_key = action  # type: ignore[misc]
+                    session.publish(call.request.body, properties, exchange, routing_key)
                 else:
                     session.declare(action.queue)  # type: ignore[union-attr]
-            except session.channel_errors as exc:
+            except session.channel_errors as exc:  # the channel closed: reconnect
                 self._abort(actions[index:], exc)
                 raise
             except session.connection_errors:
                 self._abort(actions[index:], None)
                 raise
+            except BrokerError as exc:  # refused here (no delay cascade in-process)
+                self._abort(actions[index:], exc)
+                return
 
     def _abort(self, actions: list[Action], declare_error: BaseException | None) -> None:
         """Actions that never happened: their publishes go back to the outbox."""
@@ -320,7 +328,18 @@ class ReplyListener:
                 action.call._settle(None, action.error)
         first = actions[0]
         if declare_error is not None and type(first) is Declare:
-            self._feed(self.machine.declare_failed(first.queue, declare_error))
+            name = first.queue
+            if name == delays.PREFIX:
+                reason = f"cannot declare the delay queues: {declare_error}"
+                if isinstance(declare_error, BrokerError):
+                    reason = str(declare_error)
+            else:
+                hint = explain_refusal(str(declare_error))
+                reason = f"cannot declare queue {name!r}: {hint or declare_error}"
+            self._feed(self.machine.declare_failed(name, reason))
+        session = self.session
+        if session is not None:
+            session.pump.wake()  # the I/O thread publishes what went back to the outbox
 
     # -- session events (called while reading, with the lock held) -------------------
 

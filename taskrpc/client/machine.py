@@ -48,6 +48,7 @@ import heapq
 import logging
 from typing import Any, NamedTuple
 
+from .. import delays
 from ..exceptions import (
     BrokerError,
     ClientClosed,
@@ -96,16 +97,20 @@ class IllegalTransition(TaskRPCError):
 
 
 class Declare(NamedTuple):
-    """Action: declare the task queue ``queue`` (once per connection) before publishing."""
+    """Action: declare the task queue ``queue`` (once per connection) before publishing;
+    :data:`taskrpc.delays.PREFIX` names the delay cascade."""
 
     queue: str
 
 
 class Publish(NamedTuple):
-    """Action: publish ``call``'s request with these AMQP ``properties`` (signed)."""
+    """Action: publish ``call``'s request with these AMQP ``properties`` (signed), to
+    ``exchange`` with ``routing_key``, mandatory."""
 
     call: PendingCall
     properties: dict[str, Any]
+    exchange: str
+    routing_key: str
 
 
 class Fail(NamedTuple):
@@ -123,12 +128,21 @@ class ClientMachine:
 
     Parameters:
         router: Where calls wait for replies (the machine adds and fails calls there).
+        exchange: The task exchange requests are published to.
         publish_retry: Default bound on publishing a call again after a safe failure.
         resend: Bound on resending an idempotent call once its publish was in doubt.
     """
 
-    def __init__(self, router: ReplyRouter, *, publish_retry: RetryPolicy, resend: RetryPolicy):
+    def __init__(
+        self,
+        router: ReplyRouter,
+        *,
+        exchange: str = "taskrpc",
+        publish_retry: RetryPolicy,
+        resend: RetryPolicy,
+    ) -> None:
         self.router = router
+        self._exchange = exchange
         self.state = CONNECTING
         #: The reply queue of the current connection ("" while not connected).
         self.reply_to = ""
@@ -247,14 +261,22 @@ class ClientMachine:
         call.publishes -= 1  # it never left: it does not count
         self._queue(call)
 
-    def declare_failed(self, queue: str, error: BaseException) -> list[Action]:
-        """Declaring ``queue`` failed (the channel closes): fail the calls queued for it."""
-        reason = BrokerError(f"cannot declare queue {queue!r}: {error}")
+    def declare_failed(self, queue: str, reason: str) -> list[Action]:
+        """Declaring ``queue`` (or the delay cascade) failed: fail the calls queued for it.
+
+        The driver first returns the publishes it did not make with :meth:`unsent`.
+        """
+        error = BrokerError(reason)
         self._declared.discard(queue)
-        doomed = [call for call in self._outbox.values() if call.request.queue == queue]
+        cascade = queue == delays.PREFIX
+        doomed = [
+            call
+            for call in self._outbox.values()
+            if (call.request.due is not None if cascade else call.request.queue == queue)
+        ]
         for call in doomed:
             del self._outbox[call.id]
-        return [self._fail(call, reason) for call in doomed]
+        return [self._fail(call, error) for call in doomed]
 
     def ack(self, tag: int, multiple: bool = False) -> list[Action]:
         """The broker confirmed publishes up to ``tag``: they reached their queue."""
@@ -369,12 +391,20 @@ class ClientMachine:
             return [self._fail(call, self.timeout_error(call))]
         request = call.request
         actions: list[Action] = []
-        if request.queue not in self._declared:
-            self._declared.add(request.queue)
+        declared = self._declared
+        if request.queue not in declared:
+            declared.add(request.queue)
             actions.append(Declare(request.queue))
+        exchange, routing_key = self._exchange, request.queue
+        expiration: int | None = max(1, int(left * 1000))
+        if request.due is not None:  # delayed: through the cascade, never expiring there
+            exchange, routing_key = request.route(self._exchange, now)
+            expiration = None
+            if exchange.startswith(delays.PREFIX) and delays.PREFIX not in declared:
+                declared.add(delays.PREFIX)
+                actions.append(Declare(delays.PREFIX))
         self._step(call, "send")
         call.publishes += 1
-        expiration = max(1, int(left * 1000))
         properties = request.amqp_properties(self.reply_to, expiration)
         if self._confirms:
             self._tag += 1
@@ -383,7 +413,7 @@ class ClientMachine:
         else:  # no confirms: as good as confirmed once written
             self._step(call, "ack")
             call.confirmed = True
-        actions.append(Publish(call, properties))
+        actions.append(Publish(call, properties, exchange, routing_key))
         return actions
 
     def _lost(self, call: PendingCall, now: float, *, in_doubt: bool) -> list[Action]:

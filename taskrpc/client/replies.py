@@ -184,6 +184,8 @@ class ReplyRouter:
         self._window = duplicate_window
         self._lock = threading.Lock()
         self.stats = ReplyStats()
+        #: Told the kind ("unknown", "duplicate" or "rejected") of each reply dropped.
+        self.on_drop: Callable[[str], None] | None = None
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -238,6 +240,8 @@ class ReplyRouter:
                 self._remember(call.id)
         if call is None:
             logger.debug("dropped %s reply, correlation_id=%r", kind, correlation_id)
+            if self.on_drop is not None:
+                self.on_drop(kind)
             return False
         call._settle(checked, None)
         return True
@@ -245,6 +249,8 @@ class ReplyRouter:
     def _reject(self, call: PendingCall, exc: RejectedReply) -> None:
         with self._lock:
             self.stats.rejected += 1
+        if self.on_drop is not None:
+            self.on_drop("rejected")
         if not call.rejected:  # once per call: a flood of forgeries is not a flood of logs
             logger.warning("dropped a reply to %s [%s]: %s", call.task, call.id, exc)
         call.rejected = f"a reply was dropped: {exc}"

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..exceptions import TimeoutError
+from ..middleware import run_hooks
 from .base import ResultLoader, read_reply
 from .replies import PendingCall
 
@@ -80,6 +81,8 @@ class AsyncResult(Generic[R]):
         wait = left if timeout is None else min(timeout, left)
         if not self._wait_for_call(max(wait, 0.0)):
             if timeout is None or timeout >= left:  # the deadline: say what held it up
+                if left > 0 and self._app.middleware:  # once: at the deadline
+                    run_hooks(reversed(self._app.middleware), "after_timeout", self.task, self.id)
                 if self._timeout_error is not None:
                     raise self._timeout_error(self._call)
                 raise TimeoutError(f"no reply for {self.task} [{self.id}]: its deadline passed")

@@ -16,17 +16,20 @@ from amqp.exceptions import RecoverableConnectionError
 from kombu import Consumer, Queue
 from kombu.message import Message
 
+from .. import delays
+from ..exceptions import BrokerError
 from ..settings import Settings
 from ..transport import EventPump, connect, declare_task_queues, task_exchange
 from ..transport.connection import is_virtual
+from ..transport.direct_reply import DIRECT_REPLY_TO, learn_reply_to
+from ..transport.nodes import BrokerNodes
 from ..transport.publish import is_amqp_channel, publisher
 from .replies import RawReply
 
+__all__ = ["DIRECT_REPLY_TO", "REPLY_QUEUE_PREFIX", "Events", "Session"]
+
 #: Callback queues are named this plus a random hex string.
 REPLY_QUEUE_PREFIX = "taskrpc.reply."
-
-#: RabbitMQ's pseudo-queue for direct reply-to: replies go straight to the consuming channel.
-DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 
 
 class Events(Protocol):
@@ -47,10 +50,17 @@ class Session:
         BrokerError: The broker cannot be reached.
     """
 
-    def __init__(self, settings: Settings, events: Events, *, direct: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        events: Events,
+        *,
+        nodes: BrokerNodes | None = None,
+        direct: bool = False,
+    ) -> None:
         self._settings = settings
         self._events = events
-        self.connection = connection = connect(settings)
+        self.connection = connection = connect(settings, nodes)
         try:
             self._open(connection, direct)
         except BaseException:
@@ -70,6 +80,8 @@ class Session:
         self.channel_errors = tuple(connection.channel_errors)
         channel = connection.channel()
         self.confirms = not is_virtual(connection)
+        # Before confirm mode: learning a direct reply-to name publishes a probe.
+        self.reply_to = self._consume_replies(channel, direct)
         if self.confirms:
             channel.confirm_select()
             channel.events["basic_ack"].add(events.on_ack)
@@ -80,17 +92,29 @@ class Session:
             amqp_connection.on_unblocked = events.on_unblocked
         task_exchange(settings)(channel).declare()
         self.channel = channel
-        self.reply_to = self._consume_replies(channel, direct)
         self.pump = EventPump(connection)
         self._publish = publisher(channel)
 
-    def publish(self, body: bytes, properties: dict[str, Any], routing_key: str) -> None:
-        """Write one request (mandatory) to the task exchange; confirms come as events."""
-        self._publish(body, properties, self._settings.exchange, routing_key, True)
+    def publish(
+        self, body: bytes, properties: dict[str, Any], exchange: str, routing_key: str
+    ) -> None:
+        """Write one request (mandatory); its confirm comes as an event."""
+        self._publish(body, properties, exchange, routing_key, True)
 
     def declare(self, queue: str) -> None:
-        """Declare a task queue (a round trip)."""
-        declare_task_queues(self.channel, self._settings, [queue])
+        """Declare a task queue, or with :data:`taskrpc.delays.PREFIX` the delay cascade
+        (round trips).
+
+        Raises:
+            BrokerError: The transport cannot hold delayed calls (in-process ones).
+        """
+        if queue != delays.PREFIX:
+            declare_task_queues(self.channel, self._settings, [queue])
+            return
+        try:
+            delays.declare_cascade(self.channel)
+        except (AttributeError, NotImplementedError) as exc:  # in-process transports
+            raise BrokerError(f"delayed calls need RabbitMQ: {exc}") from None
 
     def close(self) -> None:
         """Stop the pump and close the connection (the reply queue goes with it)."""
@@ -114,6 +138,8 @@ class Session:
             # is no codec) raises and catches an exception per reply.
             channel.auto_decode = False
             channel.basic_consume(name, no_ack=True, callback=self._on_amqp_reply)
+            if direct:  # requests name the channel's own address, which they sign
+                name = learn_reply_to(channel, self._settings.connect_timeout)
         else:  # in-process transports
             Consumer(
                 channel, [queue], no_ack=True, on_message=self._on_message, auto_declare=False

@@ -36,6 +36,7 @@ class Client(BaseClient):
         retry: RetryPolicy | None = None,
         idempotent: bool = False,
         serializer: str | None = None,
+        delay: float = 0.0,
     ) -> AsyncResult[Any]:
         """Publish a request for ``task`` and return its handle once the broker has it.
 
@@ -51,6 +52,8 @@ class Client(BaseClient):
             idempotent: Also resend, keeping the request id, if the reply queue is lost.
             serializer: Serializer of this request (and so of its reply); ``None``: the
                 task's, else the app's.
+            delay: Seconds before the request reaches its queue (held by the broker);
+                ``timeout`` counts from then.
 
         Raises:
             ClientClosed: The client is closed.
@@ -66,6 +69,7 @@ class Client(BaseClient):
             retry=retry,
             idempotent=idempotent,
             serializer=serializer,
+            delay=delay,
         )
         listener = self._listener
         return AsyncResult(

@@ -21,7 +21,6 @@ import collections
 import dataclasses
 import hashlib
 import hmac
-import json
 import threading
 import time
 import uuid
@@ -29,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..exceptions import BadSignature, ConfigurationError
+from .canonical import canonical_json, covered_fields
 
 #: Header naming the key that signed the message.
 HEADER_KEY_ID = "taskrpc-key-id"
@@ -190,20 +190,19 @@ class Signer:
 
 
 def _mac(secret: bytes, body: bytes, envelope: Envelope) -> str:
-    covered = {
-        "kind": envelope.kind,
-        "content_type": envelope.content_type or "",
-        "content_encoding": envelope.content_encoding or "",
-        "correlation_id": envelope.correlation_id or "",
-        "reply_to": envelope.reply_to or "",
-        "routing_key": envelope.routing_key or "",
-        "headers": {
-            str(name): value
-            for name, value in envelope.headers.items()
-            if str(name).startswith("taskrpc-") and name != HEADER_SIGNATURE
-        },
-    }
-    text = json.dumps(covered, sort_keys=True, separators=(",", ":"), default=repr)
+    covered = covered_fields(
+        envelope.kind,
+        envelope.content_type,
+        envelope.content_encoding,
+        envelope.correlation_id,
+        envelope.reply_to,
+        envelope.routing_key,
+        envelope.headers,
+    )
+    try:
+        text = canonical_json(covered)
+    except (TypeError, ValueError) as exc:  # e.g. a bytes or NaN taskrpc-* header
+        raise BadSignature(f"{envelope.kind} cannot be signed or verified: {exc}") from None
     mac = hmac.new(secret, _DOMAIN, hashlib.sha256)
     mac.update(text.encode())
     mac.update(b"\n")

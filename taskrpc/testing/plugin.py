@@ -10,6 +10,9 @@ Fixtures:
     ``start_worker``: ``start_worker(app, **worker_options)`` runs a
         :class:`~taskrpc.Worker` in a thread until the test ends.
     ``memory_app``: an app on the in-process ``memory://`` transport, for unit tests.
+    ``rabbit_node``: ``rabbit_node(name, amqp_port, **options)`` starts an extra RabbitMQ
+        node of the test's own (:class:`~taskrpc.testing.rabbitnode.RabbitNode`), killed
+        and removed after the test; skips (fails in CI) without ``rabbitmq-server``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import pytest
 from ..app import App
 from ..settings import safe_url
 from ..worker import Worker
+from .rabbitnode import RabbitNode, rabbitmq_available
 
 #: Broker used by the fixtures unless ``TASKRPC_TEST_BROKER_URL`` says otherwise.
 DEFAULT_TEST_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
@@ -116,3 +120,24 @@ def start_worker() -> Iterator[Callable[..., Worker]]:
     for worker, thread in workers:
         worker.stop()
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., RabbitNode]]:
+    """``rabbit_node(name, amqp_port, **options)``: a started node, removed after the test."""
+    if not rabbitmq_available():
+        reason = "rabbitmq-server is not installed"
+        if in_ci():
+            pytest.fail(f"{reason}, and CI is set: broker tests must not skip", pytrace=False)
+        pytest.skip(f"!!! SKIPPED, NO RABBITMQ SERVER: {reason}")
+    nodes: list[RabbitNode] = []
+
+    def start(name: str, amqp_port: int, **options: Any) -> RabbitNode:
+        node = RabbitNode(name, amqp_port, tmp_path_factory.mktemp(name), **options)
+        nodes.append(node)
+        node.start()
+        return node
+
+    yield start
+    for node in nodes:
+        node.remove()

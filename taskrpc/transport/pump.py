@@ -28,6 +28,7 @@ from typing import Any
 from amqp.transport import TCPTransport
 from kombu import Connection
 
+from . import tls
 from .connection import is_virtual
 
 #: Longest nap between polls of an in-process (``memory://``) transport.
@@ -45,6 +46,8 @@ def _read_ahead(transport: Any) -> bool:
     the ``recv`` needs replacing. Returns whether it was done (TLS and unknown
     transports read as before).
     """
+    if tls.install_read_ahead(transport, READ_AHEAD):
+        return True
     sock = getattr(transport, "sock", None)
     if type(transport) is not TCPTransport or sock is None or not hasattr(transport, "_quick_recv"):
         return False
@@ -100,7 +103,8 @@ class EventPump:
 
     def buffered(self) -> bool:
         """Whether bytes already read from the socket wait to be parsed (see :data:`READ_AHEAD`)."""
-        return self._transport is not None and bool(self._transport._read_buffer)
+        transport = self._transport
+        return transport is not None and (bool(transport._read_buffer) or tls.pending(transport))
 
     def poll(self, timeout: float, *, watch_socket: bool = True) -> bool:
         """Wait like :meth:`wait` without reading; return whether frames are ready to read.

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import BrokerError, ConfigurationError
+from ..middleware import Middleware, run_hooks
+from ..queues import explain_refusal
 from ..transport import connect
-from .consumer import ConsumeLoop, RecentReplies
+from ..transport.nodes import BrokerNodes
+from .consumer import ConsumeLoop
 from .executor import Job, execute
 from .limits import time_limits
 from .pools import POOLS, Pool, make_pool
+from .recent import RecentReplies
 
 if TYPE_CHECKING:
     from ..app import App
@@ -32,6 +38,10 @@ class Worker:
             number of CPUs (processes).
         prefetch: Unacknowledged requests held at once; defaults to
             ``concurrency * settings.prefetch_multiplier``.
+        middleware: Hooks for this worker only, run after the app's own (for example
+            :class:`~taskrpc.metrics.WorkerMetrics`).
+        control: Answer the control plane's broadcasts (``taskrpc inspect``, revocations)
+            on a connection of its own; ``taskrpc worker`` does unless ``--no-control``.
 
     Example:
         >>> worker = Worker(app, pool="threads", concurrency=8)  # doctest: +SKIP
@@ -46,6 +56,8 @@ class Worker:
         pool: str = "threads",
         concurrency: int | None = None,
         prefetch: int | None = None,
+        middleware: Sequence[Middleware] = (),
+        control: bool = False,
     ) -> None:
         if pool not in POOLS:
             raise ConfigurationError(f"unknown pool {pool!r} (choose from {', '.join(POOLS)})")
@@ -64,6 +76,12 @@ class Worker:
         self._recent = RecentReplies()
         self._stopping = False
         self._stop_event = threading.Event()
+        #: ``time.time()`` when :meth:`run` started, and whether it is connected now.
+        self.started_at: float | None = None
+        self.connected = False
+        #: The hooks of this worker's loop (the app's middleware, then its own).
+        self.middleware: list[Middleware] = [*app.middleware, *middleware]
+        self._control_enabled = control
 
     def __repr__(self) -> str:
         return (
@@ -88,6 +106,13 @@ class Worker:
                     "(threads cannot be killed)",
                     task.name,
                 )
+            if soft is not None and self.pool_kind == "threads":
+                logger.warning(
+                    "task %s has a soft time limit, which the threads pool does not enforce "
+                    "(the alarm signal reaches only the main thread); use the processes or "
+                    "solo pool for it",
+                    task.name,
+                )
 
     def run(self) -> None:
         """Serve until :meth:`stop`; then finish and ack the requests in hand and return.
@@ -96,11 +121,33 @@ class Worker:
             BrokerError: The broker could not be reached at start.
         """
         self.pool = make_pool(self.pool_kind, self.app, self.concurrency)
+        self.started_at = time.time()
+        control = self._start_control()
+        run_hooks(self.middleware, "after_worker_boot", self)
         try:
             self._serve_with_reconnect()
         finally:
+            run_hooks(reversed(self.middleware), "before_worker_shutdown", self)
+            if control is not None:
+                control.stop()
             self.pool.shutdown(wait=True)
             logger.info("worker stopped")
+
+    @property
+    def busy(self) -> int:
+        """Requests taken and not yet answered (pool slots in use)."""
+        loop = self._loop
+        return 0 if loop is None else loop.in_flight
+
+    def _start_control(self) -> Any:
+        if not self._control_enabled:
+            return None
+        from ..control.server import ControlServer
+
+        server = ControlServer(self)
+        self.middleware.append(server.observer)
+        server.start()
+        return server
 
     def stop(self) -> None:
         """Ask the worker to stop gracefully. Safe from signal handlers and other threads."""
@@ -145,10 +192,12 @@ class Worker:
         policy's ``max_delay`` between attempts, never busy-looping.
         """
         policy = self.app.connect_retry
+        settings = self.app.settings
+        nodes = BrokerNodes(settings.broker_url, settings.broker_failover_strategy)
         attempt, connected_once = 0, False
         while not self._stopping:
             try:
-                connection = connect(self.app.settings)
+                connection = connect(settings, nodes)
             except BrokerError as exc:
                 attempt += 1
                 if not connected_once and attempt > policy.max_retries:
@@ -161,16 +210,21 @@ class Worker:
                 self._serve(connection)
                 return
             except _refusals(connection) as exc:
-                raise ConfigurationError(
-                    f"the broker refused the worker's setup ({exc}); "
+                hint = explain_refusal(str(exc)) or (
                     "is a queue declared with other arguments, or a permission missing?"
+                )
+                raise ConfigurationError(
+                    f"the broker refused the worker's setup ({exc}); {hint}"
                 ) from exc
             except _recoverable_errors(connection) as exc:
+                self.connected = False
+                run_hooks(reversed(self.middleware), "after_connection_lost", self, exc)
                 logger.warning(
                     "lost the broker connection (%s: %s); unacked requests will be redelivered",
                     type(exc).__name__,
                     exc,
                 )
+                nodes.lost()
                 attempt = 1
                 self._stop_event.wait(policy.delay(attempt))
             finally:
@@ -179,11 +233,17 @@ class Worker:
 
     def _serve(self, connection: object) -> None:
         assert self.pool is not None
+        prefetch = self.prefetch
+        if getattr(self.pool, "held", None) is not None:  # rate limits hold requests back
+            prefetch += self.app.settings.rate_limit_headroom
         self._loop = loop = ConsumeLoop(
-            self.app, connection, self.pool, self.queues, self.prefetch, self._recent
+            self.app, connection, self.pool, self.queues, prefetch, self._recent
         )
+        loop.hooks = self.middleware
         if self._stopping:
             loop.stop()
+        self.connected = True
+        run_hooks(self.middleware, "after_connect", self)
         logger.info("%r ready", self)
         self.ready.set()
         loop.run()

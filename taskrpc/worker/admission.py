@@ -7,6 +7,7 @@ has a ``reply_to``) and acknowledged like any other request, so it never comes b
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING
 
 from ..exceptions import BadRequest, BadSignature, RemoteError
@@ -73,7 +74,7 @@ def _check(app: App, job: Job) -> None:
 def _check_headers(job: Job) -> None:
     headers = job.headers
     protocol = headers.get(HEADER_PROTOCOL)
-    if protocol is not None and (isinstance(protocol, bool) or protocol != PROTOCOL_VERSION):
+    if protocol is not None and (type(protocol) is not int or protocol != PROTOCOL_VERSION):
         raise BadRequest(
             f"unsupported protocol version {str(protocol)[:40]!r}; this worker speaks "
             f"{PROTOCOL_VERSION}",
@@ -83,6 +84,8 @@ def _check_headers(job: Job) -> None:
         raise BadRequest(f"request has no {HEADER_TASK!r} header", type_name="BadRequest")
     deadline = headers.get(HEADER_DEADLINE)
     if deadline is not None and (
-        isinstance(deadline, bool) or not isinstance(deadline, (int, float))
+        isinstance(deadline, bool)
+        or not isinstance(deadline, (int, float))
+        or not math.isfinite(deadline)
     ):
         raise BadRequest(f"malformed {HEADER_DEADLINE!r} header", type_name="BadRequest")

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic
 
-from ..exceptions import BadRequest, ContentDisallowed, PayloadTooLarge
+from ..exceptions import BadRequest, ContentDisallowed, InvalidArguments, PayloadTooLarge
 from ..messages import ErrorInfo, Outcome, RequestBody
-from .executor import Job, _run_with_retries
+from .executor import Job, _run_with_retries, log_failure
 
 if TYPE_CHECKING:
     from ..app import App
@@ -35,8 +35,11 @@ def execute_bare(app: App, job: Job) -> Outcome:
     try:
         result = _run(app, task, job, serializer)
         encoded = app.codec.encode(result, serializer, compress_body=False)
+    except (BadRequest, InvalidArguments) as exc:
+        logger.warning("bare request %s [%s] refused: %s", task.name, job.request_id, exc)
+        return bare_error(app, job, exc)
     except Exception as exc:
-        logger.info("bare request %s [%s] failed: %s", task.name, job.request_id, exc)
+        log_failure(task, job, exc)
         return bare_error(app, job, exc)
     return Outcome(ok=True, body=encoded.body, content_type=encoded.content_type)
 

@@ -18,15 +18,26 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kombu import Connection, Consumer
 
+from .. import delays
+from ..exceptions import BadRequest
 from ..messages import HEADER_DEADLINE, HEADER_TASK, Outcome, reply_headers
-from ..middleware import run_hooks
+from ..middleware import (
+    SOURCE_CACHE,
+    SOURCE_REFUSED,
+    SOURCE_RUN,
+    Middleware,
+    first_refusal,
+    run_hooks,
+)
 from ..security.signing import HEADER_KEY_ID, Envelope
 from ..transport import EventPump, declare_task_queues
 from ..transport.connection import is_virtual
 from ..transport.publish import acker, is_amqp_channel, publisher
-from .admission import admit
+from .admission import admit, refusal
 from .executor import Job
+from .poison import declare_dead_letters, delivery_count, settle_dead_letter
 from .pools import Pool
+from .recent import RecentReplies, fingerprint, reply_key
 
 if TYPE_CHECKING:
     from ..app import App
@@ -71,6 +82,7 @@ class ConsumeLoop:
         # kombu's in-process transports ignore ``multiple`` (and their tags are strings).
         self._multiple_acks = not is_virtual(connection)
         self._queues = declare_task_queues(self._channel, app.settings, queues)
+        self._queues += declare_dead_letters(self._channel, app.settings, queues)
         self._consumer_tags: list[str] = []
         self._consumer: Consumer | None = None
         self._inbox: collections.deque[Delivery] = collections.deque()
@@ -81,6 +93,9 @@ class ConsumeLoop:
         self._stopping = False
         self._cancelled = False
         self._loop_thread = threading.get_ident()
+        #: Hooks run in this loop (the worker sets its own list: the app's and its own).
+        self.hooks: list[Middleware] = list(app.middleware)
+        self._observed: dict[int, tuple[Job, str]] = {}  # only while hooks are set
 
     @property
     def in_flight(self) -> int:
@@ -168,16 +183,40 @@ class ConsumeLoop:
             logger.warning(
                 "redelivered request %s [%s]: it may have run before", job.task, job.request_id
             )
+        hooks = self.hooks
+        if hooks:
+            run_hooks(hooks, "before_request", job)
+        dead = settle_dead_letter(self.app, message, job)  # a poison request's answer
+        if dead is not None:
+            self._in_flight[tag], outcome = dead
+            self._observe(tag, job, SOURCE_REFUSED)
+            self._on_done(tag, outcome)
+            return
         refused = admit(self.app, job)  # size, headers, signature: before any decoding
+        if refused is None and hooks:
+            error = first_refusal(hooks, job)  # e.g. revoked
+            refused = None if error is None else refusal(self.app, job, error)
         if refused is not None:
+            self._observe(tag, job, SOURCE_REFUSED)
             self._on_done(tag, refused)
             return
-        cached = self._recent.get(_reply_key(message))
+        try:
+            cached = self._recent.get(reply_key(message.properties), fingerprint(message))
+        except BadRequest as exc:  # the id of a recent request, on another request
+            logger.warning("request %s [%s] refused: %s", job.task, job.request_id, exc)
+            self._on_done(tag, refusal(self.app, job, exc))
+            return
         if cached is not None:  # answered already (a lost ack, or a resend): answer again
             logger.info("request %s [%s] answered from the reply cache", job.task, job.request_id)
+            self._observe(tag, job, SOURCE_CACHE)
             self._on_done(tag, cached)
             return
+        self._observe(tag, job, SOURCE_RUN)
         self.pool.submit(job, lambda outcome: self._on_done(tag, outcome))
+
+    def _observe(self, tag: int, job: Job, source: str) -> None:
+        if self.hooks:
+            self._observed[tag] = (job, source)
 
     def _on_done(self, tag: int, outcome: Outcome) -> None:  # any thread
         self._completed.append((tag, outcome))
@@ -188,14 +227,19 @@ class ConsumeLoop:
         while self._completed:
             tag, outcome = self._completed.popleft()
             message = self._in_flight.pop(tag)
-            key = _reply_key(message)
-            if key is not None:
-                self._recent.put(key, outcome)
+            key = reply_key(message.properties)
+            if key is not None and outcome.error_code != "bad_request":
+                # A refusal depends on the message alone: checking again is cheap, and a
+                # refused message must not decide the answer to the next one of that id.
+                self._recent.put(key, outcome, fingerprint(message))
+            observed = self._observed.pop(tag, None)
+            if observed is not None:
+                run_hooks(reversed(self.hooks), "after_request", observed[0], outcome, observed[1])
             self._reply(message, outcome)
-            if self.app.middleware:
+            if self.hooks:
                 task = (message.headers or {}).get(HEADER_TASK)
                 run_hooks(
-                    reversed(self.app.middleware),
+                    reversed(self.hooks),
                     "after_reply",
                     message.properties.get("correlation_id"),
                     task,
@@ -241,7 +285,7 @@ class ConsumeLoop:
         if not reply_to:
             return
         reply_properties: dict[str, Any] = {"delivery_mode": 1}
-        correlation_id = properties.get("correlation_id")
+        correlation_id = properties.get("correlation_id") or properties.get("message_id")
         if correlation_id is not None:
             reply_properties["correlation_id"] = correlation_id
         headers = reply_headers(outcome.ok)
@@ -279,32 +323,6 @@ class ConsumeLoop:
         )
 
 
-class RecentReplies:
-    """The last few replies sent, by request id, to answer a redelivery without rerunning.
-
-    A request comes back after a reconnection when its ack was lost with the old
-    connection; if its reply is still here, the worker sends it again instead of running
-    the task twice. Bounded in count and in the size of what it keeps.
-    """
-
-    def __init__(self, capacity: int = 256, max_body: int = 256 * 1024) -> None:
-        self._entries: collections.OrderedDict[ReplyKey, Outcome] = collections.OrderedDict()
-        self._capacity = capacity
-        self._max_body = max_body
-
-    def put(self, key: ReplyKey, outcome: Outcome) -> None:
-        """Remember ``outcome`` unless it is too large."""
-        if len(outcome.body) > self._max_body:
-            return
-        self._entries[key] = outcome
-        if len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
-
-    def get(self, key: ReplyKey | None) -> Outcome | None:
-        """The reply sent for ``key``, if remembered."""
-        return None if key is None else self._entries.get(key)
-
-
 class Delivery(NamedTuple):
     """A request as received: the fields of kombu's ``Message`` that the loop reads."""
 
@@ -317,24 +335,14 @@ class Delivery(NamedTuple):
     delivery_info: dict[str, Any]
 
 
-#: A reply's address: correlation ids are only unique per reply queue.
-ReplyKey = tuple[str, str]
-
-
-def _reply_key(message: Delivery) -> ReplyKey | None:
-    properties = message.properties
-    reply_to, correlation_id = properties.get("reply_to"), properties.get("correlation_id")
-    if not reply_to or not correlation_id:
-        return None
-    return (str(reply_to), str(correlation_id))
-
-
 def _job_of(message: Delivery, app: App) -> Job:
     properties = message.properties
     headers = message.headers or {}
     task = headers.get(HEADER_TASK)
     deadline = headers.get(HEADER_DEADLINE)
-    routing_key = str(message.delivery_info.get("routing_key") or "")
+    # A delayed request keeps the routing key it crossed the delay cascade with.
+    routing_key = delays.destination(str(message.delivery_info.get("routing_key") or ""))
+    redelivered = bool(message.delivery_info.get("redelivered"))
     plain = not any(str(name).startswith("taskrpc-") for name in headers)
     bare = app.bare_task(routing_key) if plain else None  # a plain client, on a bare queue
     if bare is not None:
@@ -347,7 +355,8 @@ def _job_of(message: Delivery, app: App) -> Job:
         content_encoding=message.content_encoding or None,
         headers=headers,
         deadline=float(deadline) if isinstance(deadline, (int, float)) else None,
-        redelivered=bool(message.delivery_info.get("redelivered")),
+        redelivered=redelivered,
+        delivery_count=delivery_count(headers, redelivered),
         reply_to=properties.get("reply_to") or None,
         routing_key=routing_key,
         bare=bare is not None,

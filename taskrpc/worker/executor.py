@@ -19,6 +19,7 @@ from ..context import RequestContext, set_current
 from ..exceptions import (
     BadRequest,
     DeadlineExceeded,
+    InvalidArguments,
     InvalidResult,
     PayloadTooLarge,
     RemoteError,
@@ -50,6 +51,8 @@ class Job:
     #: Absolute deadline, seconds since the epoch, or ``None``.
     deadline: float | None = None
     redelivered: bool = False
+    #: Earlier deliveries (a quorum queue's ``x-delivery-count``; else 1 if redelivered).
+    delivery_count: int = 0
     #: The ``reply_to`` property, if any.
     reply_to: str | None = None
     #: The routing key it arrived with (the queue's name, for taskrpc's bindings).
@@ -68,15 +71,36 @@ def execute(app: App, job: Job) -> Outcome:
     serializer = (task and task.reply_serializer) or app.codec.serializer_for(
         job.content_type, app.settings.serializer
     )
+    tries = [0]  # retries made, reported with the outcome
     try:
-        reply = ReplyBody(ok=True, result=_run(app, job))
-    except RemoteError as exc:
+        reply = ReplyBody(ok=True, result=_run(app, job, tries))
+    except _REFUSALS as exc:
         logger.warning("request %s [%s] refused: %s", job.task, job.request_id, exc)
         reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(exc))
     except Exception as exc:
-        logger.info("task %s [%s] raised %s", job.task, job.request_id, type(exc).__name__)
+        log_failure(task, job, exc)
         reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(exc))
-    return encode_reply(app, reply, serializer)
+    outcome = encode_reply(app, reply, serializer)
+    return dataclasses.replace(outcome, retries=tries[0]) if tries[0] else outcome
+
+
+#: Requests a worker does not run: it answers why, and logs one line without a traceback.
+_REFUSALS = (UnknownTask, BadRequest, InvalidArguments, DeadlineExceeded)
+
+
+def log_failure(task: Task[Any, Any] | None, job: Job, exc: BaseException) -> None:
+    """Log a failed run with its message and traceback: at WARNING if the task declares
+    the error as expected (``throws=``), else at ERROR."""
+    expected = task is not None and isinstance(exc, task.throws)
+    logger.log(
+        logging.WARNING if expected else logging.ERROR,
+        "task %s [%s] failed: %s: %s",
+        job.task,
+        job.request_id,
+        type(exc).__name__,
+        exc,
+        exc_info=exc,
+    )
 
 
 def error_outcome(app: App, error: RemoteError, content_type: str | None = None) -> Outcome:
@@ -94,17 +118,19 @@ def encode_reply(app: App, reply: ReplyBody, serializer: str) -> Outcome:
         error = InvalidResult(f"result {kind}: {exc}", type_name=type(exc).__name__)
         reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(error))
         encoded = app.codec.encode(reply.model_dump(mode="json"), app.settings.serializer)
-    code = reply.error.code if reply.error else None
+    error = reply.error
     return Outcome(
         ok=reply.ok,
         body=encoded.body,
         content_type=encoded.content_type,
         content_encoding=encoded.content_encoding,
-        error_code=code,
+        error_code=error.code if error else None,
+        error_type=error.type if error else None,
+        error_message=error.message[:500] if error else None,
     )
 
 
-def _run(app: App, job: Job) -> Any:
+def _run(app: App, job: Job, tries: list[int]) -> Any:
     if job.deadline is not None and time.time() > job.deadline:
         raise DeadlineExceeded(
             f"request {job.request_id} reached the worker after its deadline; not run",
@@ -114,7 +140,7 @@ def _run(app: App, job: Job) -> Any:
     if task is None:
         raise UnknownTask(f"no task named {job.task!r} on this worker", type_name="UnknownTask")
     request = _decode(app, job)
-    value = _run_with_retries(app, task, job, request)
+    value = _run_with_retries(app, task, job, request, tries)
     try:
         return task.signature.dump_result(value)
     except pydantic.ValidationError as exc:
@@ -126,7 +152,14 @@ def _run(app: App, job: Job) -> Any:
         raise InvalidResult(str(exc), type_name="PydanticSerializationError") from None
 
 
-def _run_with_retries(app: App, task: Task[Any, Any], job: Job, request: RequestBody) -> Any:
+def _run_with_retries(
+    app: App,
+    task: Task[Any, Any],
+    job: Job,
+    request: RequestBody,
+    tries: list[int] | None = None,
+) -> Any:
+    """Run ``task``, retrying by its policy; ``tries[0]`` is set to the retries made."""
     policy = task.retry or app.retry
     retries, last_error = 0, None
     while True:
@@ -137,11 +170,12 @@ def _run_with_retries(app: App, task: Task[Any, Any], job: Job, request: Request
             last_error=last_error,
             deadline=job.deadline,
             redelivered=job.redelivered,
+            delivery_count=job.delivery_count,
         )
         token = set_current(context)
         run_hooks(app.middleware, "before_task", context)
         try:
-            value = task.run(request.args, request.kwargs)
+            value = task.execute(request.args, request.kwargs)
             run_hooks(reversed(app.middleware), "after_task", context, None)
             return value
         except SoftTimeLimitExceeded as exc:
@@ -156,6 +190,8 @@ def _run_with_retries(app: App, task: Task[Any, Any], job: Job, request: Request
             if job.deadline is not None and time.time() + delay >= job.deadline:
                 raise  # a retry could not finish in time: report this failure
             last_error = repr(exc)
+            if tries is not None:
+                tries[0] = retries
             logger.warning(
                 "task %s [%s] failed with %s; retry %d/%d in %.2f s",
                 task.name,

@@ -30,8 +30,10 @@ Done = Callable[[Outcome], None]
 class Pool(Protocol):
     """What the worker's loop needs from a pool."""
 
-    #: Jobs the pool runs at once; the loop never hands it more.
-    size: int
+    @property
+    def size(self) -> int:
+        """Jobs the pool runs at once; the loop never hands it more."""
+        ...
 
     def submit(self, job: Job, done: Done) -> None:
         """Run ``job``; call ``done`` with its outcome exactly once."""
@@ -117,4 +119,6 @@ def make_pool(kind: str, app: App, concurrency: int) -> Pool:
         raise ConfigurationError(
             f"unknown pool {kind!r} (choose from {', '.join(POOLS)})"
         ) from None
-    return factory(app, concurrency)
+    from .ratelimit import rate_limited
+
+    return rate_limited(app, factory(app, concurrency), inline=kind == "solo")

@@ -19,7 +19,7 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ConfigurationError, TimeLimitExceeded, WorkerLost
+from ..exceptions import ConfigurationError, Revoked, TimeLimitExceeded, WorkerLost
 from ..messages import Outcome
 from .executor import Job, error_outcome
 from .limits import on_soft_limit, run_with_soft_limit, time_limits
@@ -104,6 +104,23 @@ class ProcessPool:
             if child.process.is_alive():
                 child.process.kill()
 
+    def interrupt(self, request_id: str) -> bool:
+        """Kill the child running ``request_id`` (revoked); its caller gets
+        :class:`~taskrpc.Revoked`. Returns whether one was running."""
+        with self._lock:
+            for index, child in enumerate(self._children):
+                if child.job is not None and child.job.request_id == request_id:
+                    child.process.kill()
+                    child.process.join()
+                    error = Revoked(
+                        f"request {request_id} was revoked while it ran; its process was killed",
+                        type_name="Revoked",
+                    )
+                    self._replace(index, error)
+                    self._dispatch()
+                    return True
+        return False
+
     def _wake(self) -> None:
         try:
             self._wake_w.send(b"\0")
@@ -151,7 +168,8 @@ class ProcessPool:
                     self._answer(child, outcome)
                     continue
             if not child.process.is_alive() or child.process.sentinel in ready:
-                self._replace(index, WorkerLost("the pool process running the task died"))
+                died = WorkerLost(_how_it_died(child.process), type_name="WorkerLost")
+                self._replace(index, died)
             elif child.hard_deadline is not None and now >= child.hard_deadline:
                 child.process.kill()
                 child.process.join()
@@ -170,7 +188,7 @@ class ProcessPool:
         if done is not None:
             done(outcome)
 
-    def _replace(self, index: int, error: WorkerLost | TimeLimitExceeded) -> None:
+    def _replace(self, index: int, error: WorkerLost | TimeLimitExceeded | Revoked) -> None:
         child = self._children[index]
         job = child.job
         done = child.finish()
@@ -187,6 +205,21 @@ class ProcessPool:
             done(error_outcome(self._app, error, job.content_type))
         if not self._closing:
             self._children[index] = _Child(self._app, self._context)
+
+
+def _how_it_died(process: Any) -> str:
+    """Why a pool process is gone, with its exit code or the signal that killed it."""
+    process.join(timeout=1)
+    code = process.exitcode
+    if code is None:
+        return f"the pool process {process.pid} running the task died"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "unknown signal"
+        return f"the pool process {process.pid} running the task was killed by {name} ({-code})"
+    return f"the pool process {process.pid} running the task exited with code {code}"
 
 
 def _child_main(app: App, conn: Connection) -> None:

@@ -109,7 +109,7 @@ def test_a_killed_pool_child_answers_worker_lost_and_the_worker_carries_on(
     result = app.send_task("marked_sleep", [str(marker), 30.0, 0])
     child = int(wait_for_lines(marker, 1)[0])
     os.kill(child, signal.SIGKILL)
-    with pytest.raises(WorkerLost):
+    with pytest.raises(WorkerLost, match=rf"pool process {child} .* killed by SIGKILL \(9\)"):
         result.get(timeout=15)
     assert app.send_task("add", [2, 3]).get(timeout=15) == 5
 
