@@ -173,6 +173,8 @@ class App:
         bare: bool = False,
         throws: tuple[type[BaseException], ...] = (),
         rate_limit: str | None = None,
+        ignore_result: bool = False,
+        priority: int | None = None,
     ) -> TaskDecorator: ...
 
     def task(
@@ -190,6 +192,8 @@ class App:
         bare: bool = False,
         throws: tuple[type[BaseException], ...] = (),
         rate_limit: str | None = None,
+        ignore_result: bool = False,
+        priority: int | None = None,
     ) -> Any:
         """Register a function as a task; use bare (``@app.task``) or with options.
 
@@ -212,6 +216,10 @@ class App:
             rate_limit: Most runs of the task per second, minute or hour on each worker
                 (``"100/s"``, ``"10/m"``, ``"5/h"``; a token bucket without bursts).
                 Requests over the limit wait on the worker without holding up others.
+            ignore_result: Fire-and-forget: every call asks for no reply, is confirmed by
+                the broker, never expires and is persistent (``persistent_jobs``); its
+                handle's ``get()`` raises. :meth:`Task.publish` does this for one call.
+            priority: Default priority of its requests, 0 to ``Settings.max_priority``.
 
         Raises:
             ConfigurationError: Another task already has that name, or another bare task
@@ -241,6 +249,8 @@ class App:
                 bare=bare,
                 throws=throws,
                 rate_limit=rate_limit,
+                ignore_result=ignore_result,
+                priority=priority,
             )
             if bare and self.bare_task(task.queue) is not None:
                 raise ConfigurationError(f"another bare task already serves {task.queue!r}")

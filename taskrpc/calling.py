@@ -31,6 +31,7 @@ class CallOptions:
         serializer: Serializer of the request and its reply, e.g. ``"msgpack"``.
         countdown: Seconds before the request reaches its queue (held by the broker).
         eta: When the request is due, instead of ``countdown``.
+        priority: The request's priority (queues declared with ``max_priority``).
 
     Raises:
         ConfigurationError: Both ``countdown`` and ``eta``, or a delay too long.
@@ -42,6 +43,7 @@ class CallOptions:
     serializer: str | None = None
     countdown: float | None = None
     eta: datetime | None = None
+    priority: int | None = None
 
     def __post_init__(self) -> None:
         if self.countdown is not None and self.eta is not None:
@@ -73,6 +75,14 @@ class BoundCall(Generic[P, R]):
     async def send_async(self, *args: P.args, **kwargs: P.kwargs) -> AsyncCall[R]:
         """Send the request through the asyncio client; await the returned handle."""
         return await self.task._send_async(args, kwargs, self.options)
+
+    def publish(self, *args: P.args, **kwargs: P.kwargs) -> str:
+        """Send a fire-and-forget request with these options; see :meth:`Task.publish`."""
+        return self.task._publish(args, kwargs, self.options)
+
+    async def publish_async(self, *args: P.args, **kwargs: P.kwargs) -> str:
+        """:meth:`publish` through the asyncio client."""
+        return await self.task._publish_async(args, kwargs, self.options)
 
     async def call_async(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Send the request through the asyncio client and await its result."""

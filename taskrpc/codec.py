@@ -19,7 +19,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from .exceptions import ConfigurationError, ContentDisallowed, PayloadTooLarge
+from .budgets import JSON_PARSER_DEPTH, check_depth
+from .exceptions import ConfigurationError, ContentDisallowed, LimitExceeded, PayloadTooLarge
 from .security.signing import Envelope, Signer
 from .serializers import Registry
 from .serializers.compression import check_method, compress, decompress
@@ -58,6 +59,9 @@ class Codec:
         signer: Signs outgoing and verifies incoming messages; ``None``: no signing.
         accept_requests: Serializer names (or content types) a worker decodes requests in.
         accept_replies: Serializer names (or content types) a client decodes replies in.
+        max_int_digits: Most digits of long integers decoded per body; serializers with
+            a ``max_int_digits`` attribute get this budget (see :mod:`taskrpc.budgets`).
+        max_nesting_depth: Deepest nesting of arrays and objects decoded.
 
     Example:
         >>> from taskrpc.serializers import default_registry
@@ -77,9 +81,13 @@ class Codec:
         signer: Signer | None = None,
         accept_requests: Iterable[str] | str = ("json",),
         accept_replies: Iterable[str] | str = ("json",),
+        max_int_digits: int = 50_000,
+        max_nesting_depth: int = JSON_PARSER_DEPTH,
     ) -> None:
         self.registry = registry
         self.max_size = max_size
+        self.max_int_digits = max_int_digits
+        self.max_nesting_depth = max_nesting_depth
         try:
             self.compression = check_method(compression)
         except ValueError as exc:
@@ -108,6 +116,8 @@ class Codec:
             signer=Signer.from_entries(settings.signing_keys, window=settings.signature_window),
             accept_requests=settings.accept_requests,
             accept_replies=settings.accept_replies,
+            max_int_digits=settings.max_int_digits,
+            max_nesting_depth=settings.max_nesting_depth,
         )
         codec.accept(settings.serializer)
         return codec
@@ -178,7 +188,7 @@ class Codec:
         body = _as_bytes(body)
         self._check_size(len(body))
         serializer = self.registry.for_content_type(content_type, self.accepted(side))
-        return serializer.loads(decompress(body, content_encoding, self.max_size))
+        return self._loads(serializer, decompress(body, content_encoding, self.max_size))
 
     def decode_as(
         self,
@@ -201,7 +211,7 @@ class Codec:
                 f"content type {content_type!r} is not accepted here "
                 f"(this queue takes {chosen.content_type!r} or none)"
             )
-        return chosen.loads(decompress(body, content_encoding, self.max_size))
+        return self._loads(chosen, decompress(body, content_encoding, self.max_size))
 
     def serializer_for(self, content_type: str | None, default: str) -> str:
         """Name of the serializer of an accepted request ``content_type``, else ``default``."""
@@ -227,6 +237,19 @@ class Codec:
         """
         if self.signer is not None:
             self.signer.verify(_as_bytes(body), envelope, redelivered=redelivered)
+
+    def _loads(self, serializer: Any, body: bytes) -> Any:
+        """Decode within the budgets: digits by the serializer (given this codec's
+        budget), nesting by the parser where it enforces it, else checked here."""
+        if getattr(serializer, "max_int_digits", None) not in (None, self.max_int_digits):
+            serializer.max_int_digits = self.max_int_digits
+        try:
+            data = serializer.loads(body)
+        except RecursionError:  # a plug-in's parser, recursing
+            raise LimitExceeded("nested too deep for the parser", kind="NestingTooDeep") from None
+        if serializer.name != "json" or self.max_nesting_depth < JSON_PARSER_DEPTH:
+            check_depth(data, self.max_nesting_depth)
+        return data
 
     def _check_size(self, size: int) -> None:
         if size > self.max_size:

@@ -11,6 +11,7 @@ Every exception taskrpc raises derives from :class:`TaskRPCError`::
     ├── SoftTimeLimitExceeded     raised inside a task that ran past its soft limit
     ├── ClientClosed              the client was closed while a call waited
     ├── PayloadTooLarge           a body over the size limit (refused before sending)
+    ├── LimitExceeded             a received message over a decode budget (digits, depth...)
     ├── ContentDisallowed         a content type or encoding the receiver does not accept
     ├── BadSignature              a signature missing, wrong, of an unknown key, or too old
     ├── TimeoutError              no reply within the call's timeout (also a builtin TimeoutError)
@@ -71,6 +72,19 @@ class SoftTimeLimitExceeded(TaskRPCError):
 
 class PayloadTooLarge(TaskRPCError, ValueError):
     """A message body is larger than ``Settings.max_message_size``."""
+
+
+class LimitExceeded(TaskRPCError, ValueError):
+    """A received message exceeds a decode budget; ``kind`` names which.
+
+    A worker answers it as :class:`BadRequest` with ``type_name`` set to ``kind``:
+    ``"IntegerTooLong"``, ``"NestingTooDeep"``, ``"TooManyHeaders"`` or
+    ``"HeadersTooLarge"``.
+    """
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class ContentDisallowed(TaskRPCError):

@@ -3,7 +3,8 @@
 Client and worker both declare task queues, and RabbitMQ refuses a declaration whose
 arguments differ from the queue's, so both build them here, from the same settings.
 
-``classic`` queues (the default) are declared with no type argument at all, as before;
+``classic`` queues (the default) are declared with no type argument at all, as before,
+and with ``x-max-priority`` when ``Settings.max_priority`` is set;
 in a virtual host whose default queue type is ``quorum`` they become quorum queues
 unchanged. ``quorum`` queues are declared with::
 
@@ -38,6 +39,7 @@ _SETTING_OF = {
     "x-queue-type": "queue_type (TASKRPC_QUEUE_TYPE, or queue_types for this queue alone)",
     "x-delivery-limit": "delivery_limit (TASKRPC_DELIVERY_LIMIT)",
     "x-dead-letter-exchange": "dead_letter_queue (TASKRPC_DEAD_LETTER_QUEUE)",
+    "x-max-priority": "max_priority (TASKRPC_MAX_PRIORITY)",
 }
 
 
@@ -77,12 +79,40 @@ def check_type(kind: str, where: str = "queue_type") -> str:
 def queue_arguments(settings: Settings, name: str) -> dict[str, Any]:
     """The ``queue.declare`` arguments of task queue ``name`` (see the module docstring)."""
     arguments: dict[str, Any] = {}
+    if settings.max_priority and queue_type(settings, name) == "classic":
+        arguments["x-max-priority"] = settings.max_priority
     if queue_type(settings, name) == "quorum":
         arguments["x-queue-type"] = "quorum"
         arguments["x-delivery-limit"] = settings.delivery_limit
         if settings.dead_letter_queue:
             arguments["x-dead-letter-exchange"] = settings.dead_letter_queue
     return arguments
+
+
+def check_priority(settings: Settings, queue: str, priority: int | None) -> None:
+    """Refuse a ``priority`` that queue ``queue`` cannot order by.
+
+    Raises:
+        ConfigurationError: Priorities are off (``max_priority`` 0), the queue is a quorum
+            queue (RabbitMQ 3.x quorum queues have no ``x-max-priority``), or the
+            priority is outside ``0..max_priority``.
+    """
+    if priority is None:
+        return
+    if queue_type(settings, queue) == "quorum":
+        raise ConfigurationError(
+            f"queue {queue!r} is a quorum queue, which cannot order requests by priority; "
+            "use a classic queue (queue_types) for prioritised tasks"
+        )
+    if not settings.max_priority:
+        raise ConfigurationError(
+            "priority= needs task queues declared with x-max-priority: set max_priority "
+            "(TASKRPC_MAX_PRIORITY) on the clients and the workers"
+        )
+    if not 0 <= priority <= settings.max_priority:
+        raise ConfigurationError(
+            f"priority {priority} is outside 0..{settings.max_priority} (max_priority)"
+        )
 
 
 def dead_letters_needed(settings: Settings, names: list[str]) -> bool:

@@ -62,6 +62,22 @@ class Settings:
     #: Largest message body, in bytes, a client sends or a worker accepts (also the most a
     #: compressed body may inflate to).
     max_message_size: int = 4 * 1024 * 1024
+    #: Decode budgets, checked before the expensive work (see the security guide): the
+    #: most digits of integers longer than 4300 digits in one received body, in total
+    #: (converting one costs the square of its digits; fib(100000) has 20,899), ...
+    max_int_digits: int = 50_000
+    #: ... the deepest nesting of arrays and objects in a body (JSON's parser stops at
+    #: 200 levels whatever this says), ...
+    max_nesting_depth: int = 200
+    #: ... how many AMQP headers a request may carry, and their total size in bytes.
+    max_headers: int = 128
+    max_header_bytes: int = 32 * 1024
+    #: Send task tracebacks in error replies. Off by default: a traceback shows file
+    #: paths, library versions and code to whoever can read the reply queue.
+    send_tracebacks: bool = False
+    #: Validate task arguments strictly: no ``true`` for an ``int``, no ``"1"`` for an
+    #: ``int`` or ``1`` for a ``str`` (top-level parameters of scalar types).
+    strict_arguments: bool = False
     #: Serializers (names, comma-separated in the environment) a worker decodes requests
     #: in. The app's own serializer and those its tasks name are always added.
     accept_requests: tuple[str, ...] = ("json",)
@@ -112,6 +128,12 @@ class Settings:
     beat_queue: str = ""
     #: Most ticks of one entry a new beat leader sends for the time nobody led.
     beat_max_catch_up: int = 100
+    #: Mark fire-and-forget requests (``Task.publish``, ``ignore_result=True``)
+    #: persistent, so that a broker restart does not lose them (with durable queues).
+    persistent_jobs: bool = True
+    #: Declare classic task queues with ``x-max-priority`` of this value, so that
+    #: ``priority=`` (0 to it) orders requests; 0: no priorities. Quorum queues cannot.
+    max_priority: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -10,10 +10,20 @@ from typing import Any
 import pydantic
 from pydantic import TypeAdapter
 
-from .exceptions import ConfigurationError, InvalidArguments
+from .exceptions import BadRequest, ConfigurationError, InvalidArguments
 
 _VAR_POSITIONAL = inspect.Parameter.VAR_POSITIONAL
 _VAR_KEYWORD = inspect.Parameter.VAR_KEYWORD
+
+#: Scalar annotations and their strict forms (``strict_arguments``): no ``true`` for an
+#: ``int``, no ``"1"`` for an ``int``, no ``1`` for a ``str``, no infinity or NaN for a
+#: ``float`` (``1e400`` overflows to infinity). An ``int`` still fits a ``float``.
+_STRICT = {
+    int: pydantic.StrictInt,
+    str: pydantic.StrictStr,
+    bool: pydantic.StrictBool,
+    float: typing.Annotated[float, pydantic.Strict(), pydantic.AllowInfNan(False)],
+}
 
 
 class Signature:
@@ -29,7 +39,9 @@ class Signature:
         except Exception as exc:  # a NameError from a forward reference, usually
             raise ConfigurationError(f"cannot resolve type hints of {fn!r}: {exc}") from exc
         self._sig = inspect.signature(fn)
+        self._fn, self._hints = fn, hints
         self._model = _arguments_model(fn, self._sig, hints)
+        self._strict_model: type[pydantic.BaseModel] | None = None
         self.result_adapter: TypeAdapter[Any] = TypeAdapter(hints.get("return", Any))
 
     @property
@@ -43,8 +55,16 @@ class Signature:
         kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         return [p.name for p in self._sig.parameters.values() if p.kind in kinds]
 
-    def validate(self, args: list[Any], kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    def validate(
+        self, args: list[Any], kwargs: dict[str, Any], *, strict: bool = False
+    ) -> tuple[list[Any], dict[str, Any]]:
         """Bind, validate and coerce a call's arguments.
+
+        Parameters:
+            args: Positional arguments, as decoded.
+            kwargs: Keyword arguments, as decoded.
+            strict: Refuse lax conversions of scalar parameters (``true`` for an ``int``,
+                ``"1"`` for an ``int``, ``1`` for a ``str``).
 
         Returns:
             The positional and keyword arguments to call the function with.
@@ -52,6 +72,8 @@ class Signature:
         Raises:
             InvalidArguments: The arguments do not fit the signature; ``details`` lists the
                 failing fields.
+            BadRequest: The arguments broke the validator itself (nested past what it
+                recurses through): ``type_name`` ``"NestingTooDeep"``.
         """
         try:
             bound = self._sig.bind(*args, **kwargs)
@@ -60,15 +82,27 @@ class Signature:
                 str(exc), type_name="TypeError", details=self._binding_errors(args, kwargs)
             ) from None
         try:
-            model = self._model.model_validate(bound.arguments)
+            model = self._model_for(strict).model_validate(bound.arguments)
         except pydantic.ValidationError as exc:
             raise InvalidArguments(
                 _summary(exc), type_name="ValidationError", details=_plain_errors(exc)
+            ) from None
+        except RecursionError:
+            raise BadRequest(
+                "arguments nested too deep to validate", type_name="NestingTooDeep"
             ) from None
         values = {name: getattr(model, name) for name in bound.arguments}
         for name in bound.arguments:
             bound.arguments[name] = values[name]
         return list(bound.args), dict(bound.kwargs)
+
+    def _model_for(self, strict: bool) -> type[pydantic.BaseModel]:
+        if not strict:
+            return self._model
+        if self._strict_model is None:
+            hints = {name: _STRICT.get(hint, hint) for name, hint in self._hints.items()}
+            self._strict_model = _arguments_model(self._fn, self._sig, hints)
+        return self._strict_model
 
     def _binding_errors(self, args: list[Any], kwargs: dict[str, Any]) -> list[dict[str, Any]]:
         """Name every field a call that does not bind gets wrong (missing, unexpected)."""

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from .calling import BoundCall, CallOptions
-from .fanout import map_async, map_sync
+from .fanout.methods import FanOutMethods
 from .policies import RetryPolicy, TimeoutPolicy
+from .queues import check_priority
 from .rates import parse_rate
 from .signature import Signature
 
@@ -28,17 +29,7 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
-T = TypeVar("T")
-T_contra = TypeVar("T_contra", contravariant=True)
-
-
-class _OneArgument(Protocol[T_contra, R]):
-    """A task of one argument, as :meth:`Task.map` needs it typed."""
-
-    def delay(self, item: T_contra, /) -> AsyncResult[R]: ...
-
-
-class Task(Generic[P, R]):
+class Task(FanOutMethods[P, R]):
     """A registered function. Calling it runs it here; :meth:`delay` runs it on a worker.
 
     Create tasks with :meth:`taskrpc.App.task`, not directly.
@@ -58,6 +49,8 @@ class Task(Generic[P, R]):
         throws: Exception types that are part of the task's contract: a failure with one
             is logged at WARNING, any other at ERROR (both with the traceback).
         rate_limit: Most runs per worker, e.g. ``"100/s"``, ``"10/m"``, ``"5/h"``.
+        ignore_result: Fire-and-forget: calls ask for no reply (see :meth:`publish`).
+        priority: Default priority of its requests (see ``Settings.max_priority``).
         signature: Argument and result validation derived from the type hints.
     """
 
@@ -76,6 +69,8 @@ class Task(Generic[P, R]):
         bare: bool = False,
         throws: tuple[type[BaseException], ...] = (),
         rate_limit: str | None = None,
+        ignore_result: bool = False,
+        priority: int | None = None,
     ) -> None:
         self.app = app
         self.fn = fn
@@ -91,6 +86,8 @@ class Task(Generic[P, R]):
         if rate_limit is not None:
             parse_rate(rate_limit)  # fail at definition, not on the worker
         self.rate_limit = rate_limit
+        self.ignore_result = ignore_result
+        self.priority = priority
         self.signature = Signature(fn)
         self.is_async = inspect.iscoroutinefunction(fn)
         functools.update_wrapper(self, fn)
@@ -132,6 +129,7 @@ class Task(Generic[P, R]):
         serializer: str | None = None,
         countdown: float | None = None,
         eta: datetime | None = None,
+        priority: int | None = None,
     ) -> BoundCall[P, R]:
         """This task with call options, its calls still checked by the type checker.
 
@@ -148,6 +146,7 @@ class Task(Generic[P, R]):
             serializer=serializer,
             countdown=countdown,
             eta=eta,
+            priority=priority,
         )
         return BoundCall(self, options)
 
@@ -162,6 +161,7 @@ class Task(Generic[P, R]):
         serializer: str | None = None,
         countdown: float | None = None,
         eta: datetime | None = None,
+        priority: int | None = None,
     ) -> AsyncResult[R]:
         """Send a request with explicit options (the Celery shape: ``args`` and ``kwargs``).
 
@@ -180,6 +180,8 @@ class Task(Generic[P, R]):
                 from then.
             eta: The time the request is due, instead of ``countdown`` (a naive
                 ``datetime`` is local time).
+            priority: The request's priority, 0 to ``Settings.max_priority`` (``None``:
+                the task's); higher runs first among the requests waiting in its queue.
 
         Returns:
             A handle whose :meth:`~taskrpc.AsyncResult.get` returns the validated result.
@@ -187,7 +189,8 @@ class Task(Generic[P, R]):
         Raises:
             TypeError: ``args`` is not a tuple or list, or ``kwargs`` not a dict.
             InvalidArguments: The arguments do not fit the task's signature.
-            ConfigurationError: Both ``countdown`` and ``eta``, or a delay too long.
+            ConfigurationError: Both ``countdown`` and ``eta``, a delay too long, or a
+                priority the queue cannot do.
         """
         options = CallOptions(
             timeout=timeout,
@@ -196,6 +199,7 @@ class Task(Generic[P, R]):
             serializer=serializer,
             countdown=countdown,
             eta=eta,
+            priority=priority,
         )
         return self._send(args, kwargs, options)
 
@@ -210,6 +214,7 @@ class Task(Generic[P, R]):
         serializer: str | None = None,
         countdown: float | None = None,
         eta: datetime | None = None,
+        priority: int | None = None,
     ) -> AsyncCall[R]:
         """Like :meth:`apply_async`, through the app's asyncio client; await the handle.
 
@@ -225,8 +230,31 @@ class Task(Generic[P, R]):
             serializer=serializer,
             countdown=countdown,
             eta=eta,
+            priority=priority,
         )
         return await self._send_async(args, kwargs, options)
+
+    def publish(self, *args: P.args, **kwargs: P.kwargs) -> str:
+        """Fire-and-forget: send a request that asks for no reply; return its id once the
+        broker has confirmed it.
+
+        Without a timeout (from :meth:`with_options`) the request never expires; it is
+        persistent if ``Settings.persistent_jobs`` (the default); a failure is logged by
+        the worker with its traceback. No reply is sent, so none is counted as unknown.
+
+        Raises:
+            InvalidArguments: The arguments do not fit the task's signature.
+            Unroutable, BrokerError: The broker did not take the request.
+
+        Example:
+            >>> send_welcome_email.publish("ada@example.com")  # doctest: +SKIP
+            '5f0c…'
+        """
+        return self._publish(args, kwargs, CallOptions())
+
+    async def publish_async(self, *args: P.args, **kwargs: P.kwargs) -> str:
+        """:meth:`publish` through the asyncio client."""
+        return await self._publish_async(args, kwargs, CallOptions())
 
     async def call_async(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the task on a worker and await its result (the asyncio :meth:`delay`).
@@ -236,96 +264,6 @@ class Task(Generic[P, R]):
             832040
         """
         return await self.with_options().call_async(*args, **kwargs)
-
-    def map(
-        self: _OneArgument[T, R],
-        items: Iterable[T],
-        *,
-        max_in_flight: int = 100,
-        timeout: float | None = None,
-        return_exceptions: bool = False,
-    ) -> list[R]:
-        """Call a one-argument task once per item, on workers; return the results in order.
-
-        Parameters:
-            items: One argument per call.
-            max_in_flight: Calls outstanding at most; the next is sent as one finishes.
-            timeout: Seconds for all the calls together (each call's deadline is what is
-                left when it is sent); ``None``: each call's own timeout.
-            return_exceptions: Put a failed call's error in its place in the list instead
-                of raising the first one (the list then holds results and exceptions).
-
-        Raises:
-            RemoteError, TimeoutError: The first failure, if ``return_exceptions`` is false.
-
-        Example:
-            >>> square.map(range(10), max_in_flight=4, timeout=30)  # doctest: +SKIP
-            [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]
-        """
-        task = cast("Task[..., R]", self)
-        return map_sync(
-            lambda item, left: task._send((item,), None, CallOptions(timeout=left)),
-            items,
-            max_in_flight=max_in_flight,
-            timeout=timeout,
-            return_exceptions=return_exceptions,
-        )
-
-    def starmap(
-        self,
-        items: Iterable[Sequence[Any]],
-        *,
-        max_in_flight: int = 100,
-        timeout: float | None = None,
-        return_exceptions: bool = False,
-    ) -> list[R]:
-        """Like :meth:`map`, each item being the positional arguments of one call.
-
-        Each call's arguments are checked against the signature as it is sent (a type
-        checker cannot see inside the tuples).
-        """
-        return map_sync(
-            lambda item, left: self._send(tuple(item), None, CallOptions(timeout=left)),
-            items,
-            max_in_flight=max_in_flight,
-            timeout=timeout,
-            return_exceptions=return_exceptions,
-        )
-
-    async def map_async(
-        self: _OneArgument[T, R],
-        items: Iterable[T],
-        *,
-        max_in_flight: int = 100,
-        timeout: float | None = None,
-        return_exceptions: bool = False,
-    ) -> list[R]:
-        """:meth:`map` through the asyncio client."""
-        task = cast("Task[..., R]", self)
-        return await map_async(
-            lambda item, left: task._send_async((item,), None, CallOptions(timeout=left)),
-            items,
-            max_in_flight=max_in_flight,
-            timeout=timeout,
-            return_exceptions=return_exceptions,
-        )
-
-    async def starmap_async(
-        self,
-        items: Iterable[Sequence[Any]],
-        *,
-        max_in_flight: int = 100,
-        timeout: float | None = None,
-        return_exceptions: bool = False,
-    ) -> list[R]:
-        """:meth:`starmap` through the asyncio client."""
-        return await map_async(
-            lambda item, left: self._send_async(tuple(item), None, CallOptions(timeout=left)),
-            items,
-            max_in_flight=max_in_flight,
-            timeout=timeout,
-            return_exceptions=return_exceptions,
-        )
 
     def run(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the task here as a worker would: validate the arguments, run the function,
@@ -337,13 +275,14 @@ class Task(Generic[P, R]):
         value = self.execute(list(args), dict(kwargs))
         return self.signature.load_result(self.signature.dump_result(value))  # type: ignore[no-any-return]
 
-    def execute(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    def execute(self, args: list[Any], kwargs: dict[str, Any], *, strict: bool = False) -> Any:
         """Validate the arguments, run the function and return what it returned.
 
         This is what a worker does with a request. Coroutine functions run to completion
-        in a fresh event loop.
+        in a fresh event loop. ``strict``: see :meth:`Signature.validate
+        <taskrpc.signature.Signature.validate>`.
         """
-        call_args, call_kwargs = self.signature.validate(args, kwargs)
+        call_args, call_kwargs = self.signature.validate(args, kwargs, strict=strict)
         value = self.fn(*call_args, **call_kwargs)
         if self.is_async:
             value = asyncio.run(value)
@@ -371,26 +310,46 @@ class Task(Generic[P, R]):
     def _client_options(self, options: CallOptions) -> dict[str, Any]:
         """A call's options with this task's defaults filled in (both clients take them)."""
         timeout = options.timeout
-        if timeout is None and self.timeouts is not None:
+        if timeout is None and self.timeouts is not None and not self.ignore_result:
             timeout = self.timeouts.call
+        queue = options.queue or self.queue
+        priority = self.priority if options.priority is None else options.priority
+        check_priority(self.app.settings, queue, priority)
         return {
             "timeout": timeout,
-            "queue": options.queue or self.queue,
+            "queue": queue,
             "load_result": self.signature.load_result,
             "retry": options.publish_retry,
             "idempotent": self.idempotent,
             "serializer": options.serializer,
             "delay": options.delay(),
+            "priority": priority,
         }
 
     def _send(self, args: Any, kwargs: Any, options: CallOptions) -> AsyncResult[R]:
         self.check_call(args, kwargs)
-        return self.app.client.send(self.name, args, kwargs, **self._client_options(options))
+        client_options = self._client_options(options)
+        return self.app.client.send(
+            self.name, args, kwargs, fire=self.ignore_result, **client_options
+        )
+
+    def _publish(self, args: Any, kwargs: Any, options: CallOptions) -> str:
+        self.check_call(args, kwargs)
+        client_options = self._client_options(options)
+        del client_options["load_result"], client_options["idempotent"]
+        return self.app.client.publish(self.name, args, kwargs, **client_options)
+
+    async def _publish_async(self, args: Any, kwargs: Any, options: CallOptions) -> str:
+        self.check_call(args, kwargs)
+        client_options = self._client_options(options)
+        del client_options["load_result"], client_options["idempotent"]
+        return await self.app.async_client.publish(self.name, args, kwargs, **client_options)
 
     async def _send_async(self, args: Any, kwargs: Any, options: CallOptions) -> AsyncCall[R]:
         self.check_call(args, kwargs)
         client = self.app.async_client
-        return await client.send(self.name, args, kwargs, **self._client_options(options))
+        client_options = self._client_options(options)
+        return await client.send(self.name, args, kwargs, fire=self.ignore_result, **client_options)
 
 
 class FunctionTask(Task[P, R]):

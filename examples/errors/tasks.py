@@ -17,7 +17,9 @@ from pydantic import Field
 
 from taskrpc import App
 
-app = App("errors")
+# This example shows the caller the worker's traceback, which workers leave out of their
+# replies unless told to (see the security guide).
+app = App("errors", send_tracebacks=True)
 
 #: The accounts the example bank holds, and their balances.
 BALANCES = {"ada": Decimal("100.00"), "bob": Decimal("5.00")}

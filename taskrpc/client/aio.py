@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from ..exceptions import TimeoutError
 from ..middleware import run_hooks
 from ..policies import RetryPolicy
-from .base import ResultLoader, read_reply
+from .base import ResultLoader, no_result, read_reply, sent
 from .core import BaseClient
 from .replies import PendingCall
 
@@ -85,6 +85,8 @@ class AsyncCall(Generic[R]):
         decoded, error = call.outcome()
         if error is not None:
             raise error
+        if decoded is None:  # fire-and-forget: confirmed, and no reply will come
+            raise no_result(self.task, self.id)
         return read_reply(self._client.app, decoded, self._load_result)  # type: ignore[no-any-return]
 
     def __await__(self) -> Generator[Any, None, R]:
@@ -138,6 +140,8 @@ class AsyncClient(BaseClient):
         idempotent: bool = False,
         serializer: str | None = None,
         delay: float = 0.0,
+        priority: int | None = None,
+        fire: bool = False,
     ) -> AsyncCall[Any]:
         """Send a request and return its handle.
 
@@ -153,15 +157,56 @@ class AsyncClient(BaseClient):
             idempotent=idempotent,
             serializer=serializer,
             delay=delay,
+            priority=priority,
+            fire=fire,
         )
+        await self._hand_over(call)
+        return AsyncCall(self, call, load_result)
+
+    async def _hand_over(self, call: PendingCall) -> None:
+        """Give ``call`` to the I/O thread, which submits and publishes it."""
         listener = self._listener
         if not listener.connected:
             # Wait for the first connection (or its failure) off the loop's thread, so
             # that an unreachable broker raises BrokerError here, as with the sync client.
             wait = functools.partial(listener.wait_ready, call.deadline - time.monotonic())
             await asyncio.get_running_loop().run_in_executor(self._connecting, wait)
-        listener.hand_over(call)  # the I/O thread submits and publishes it
-        return AsyncCall(self, call, load_result)
+        listener.hand_over(call)
+
+    async def publish(
+        self,
+        task: str,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        queue: str | None = None,
+        retry: RetryPolicy | None = None,
+        serializer: str | None = None,
+        delay: float = 0.0,
+        priority: int | None = None,
+    ) -> str:
+        """Send a fire-and-forget request; see :meth:`taskrpc.Client.publish`."""
+        call = self._build_call(
+            task,
+            args,
+            kwargs,
+            timeout=timeout,
+            queue=queue,
+            retry=retry,
+            idempotent=False,
+            serializer=serializer,
+            delay=delay,
+            priority=priority,
+            fire=True,
+        )
+        await self._hand_over(call)
+        left = max(0.0, call.deadline - time.monotonic())
+        try:
+            await asyncio.wait_for(_settled(call), left)
+        except asyncio.TimeoutError:
+            pass
+        return sent(call, call.done)
 
     async def call(self, task: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         """Send a request and await its result (plain JSON data)."""

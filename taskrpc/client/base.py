@@ -29,7 +29,7 @@ from ..messages import (
     ReplyBody,
 )
 from ..security.signing import Envelope
-from .replies import CheckedReply, RawReply, RejectedReply
+from .replies import CheckedReply, PendingCall, RawReply, RejectedReply
 
 if TYPE_CHECKING:
     from ..app import App
@@ -66,6 +66,11 @@ class OutgoingRequest:
     #: It is published into the delay cascade (:mod:`taskrpc.delays`) for the time left
     #: at the moment of publishing.
     due: float | None = None
+    #: Fire-and-forget: no ``reply_to``; the call settles when the broker confirms it.
+    fire: bool = False
+    #: Whether each publish carries an ``expiration`` (the time left until the deadline):
+    #: not for delayed requests, nor fire-and-forget ones sent without a timeout.
+    expires: bool = True
 
     def route(self, default_exchange: str, now: float | None = None) -> tuple[str, str]:
         """The exchange and routing key to publish to at ``now`` (``time.monotonic()``)."""
@@ -131,6 +136,8 @@ class RequestBuilder:
         request_id: str | None = None,
         serializer: str | None = None,
         delay: float = 0.0,
+        fire: bool = False,
+        priority: int | None = None,
     ) -> OutgoingRequest:
         """Encode one call.
 
@@ -146,6 +153,10 @@ class RequestBuilder:
         reaches its queue that much later, with no ``expiration``, and its deadline
         counts from then.
 
+        A ``fire`` (fire-and-forget) request expects no reply: without an explicit
+        ``timeout`` it has no deadline and no expiration, and it is persistent if
+        ``Settings.persistent_jobs`` says so. ``priority`` is the AMQP priority.
+
         Raises:
             ConfigurationError: The timeout is not positive.
             TypeError: An argument cannot be represented as JSON-compatible data.
@@ -153,6 +164,7 @@ class RequestBuilder:
                 was sent.
             ConfigurationError: No usable serializer has that name.
         """
+        expires = not fire or timeout is not None
         timeout = self._default_timeout if timeout is None else float(timeout)
         if not timeout > 0:
             raise ConfigurationError(f"timeout must be positive, got {timeout!r}")
@@ -175,6 +187,10 @@ class RequestBuilder:
             "message_id": request_id,
             "delivery_mode": self._delivery_mode,
         }
+        if fire and self.app.settings.persistent_jobs:
+            properties["delivery_mode"] = 2
+        if priority is not None:
+            properties["priority"] = priority
         due = None
         if delay > 0:
             delays.delay_milliseconds(delay)  # not too long
@@ -194,13 +210,15 @@ class RequestBuilder:
             base_headers={
                 HEADER_PROTOCOL: PROTOCOL_VERSION,
                 HEADER_TASK: task,
-                HEADER_DEADLINE: now + timeout,
+                **({HEADER_DEADLINE: now + timeout} if expires else {}),
                 HEADER_SENT_AT: now,
                 **encoded.headers,
             },
             deadline=time.monotonic() + timeout,
             codec=self._codec,
             due=due,
+            fire=fire,
+            expires=expires and due is None,
         )
 
     def _serializer_of(self, task: str) -> str:
@@ -274,3 +292,20 @@ def read_reply(app: App, reply: CheckedReply, load_result: ResultLoader | None) 
             f"the result does not match the task's return type here: {exc}",
             type_name=type(exc).__name__,
         ) from None
+
+
+def sent(call: PendingCall, settled: bool) -> str:
+    """The id of a fire-and-forget call the broker confirmed, or its failure raised."""
+    if not settled:
+        raise TimeoutError(f"the broker did not confirm {call.task} [{call.id}] in time")
+    _, error = call.outcome()
+    if error is not None:
+        raise error
+    return call.id
+
+
+def no_result(task: str, call_id: str) -> ConfigurationError:
+    """What ``get()`` raises for a fire-and-forget call: there is nothing to get."""
+    return ConfigurationError(
+        f"{task} [{call_id}] was sent fire-and-forget (ignore_result): it has no result"
+    )

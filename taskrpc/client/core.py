@@ -95,6 +95,8 @@ class BaseClient:
         idempotent: bool,
         serializer: str | None = None,
         delay: float = 0.0,
+        priority: int | None = None,
+        fire: bool = False,
     ) -> PendingCall:
         """Build one request (immutable from here on) and the call that waits for it."""
         if self._closed:
@@ -108,6 +110,8 @@ class BaseClient:
             timeout=timeout,
             serializer=serializer,
             delay=delay,
+            priority=priority,
+            fire=fire,
         )
         hooks = self.app.middleware
         if hooks:

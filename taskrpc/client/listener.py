@@ -27,7 +27,7 @@ from ..queues import explain_refusal
 from ..settings import Settings
 from ..transport.nodes import BrokerNodes
 from .leader import Leadership
-from .machine import Action, ClientMachine, Declare, Fail, Publish
+from .machine import Action, ClientMachine, Declare, Fail, Publish, Sent
 from .replies import PendingCall, RawReply
 from .session import DIRECT_REPLY_TO, REPLY_QUEUE_PREFIX, Session
 
@@ -302,6 +302,9 @@ class ReplyListener:
             if kind is Fail:
                 action.call._settle(None, action.error)  # type: ignore[union-attr]
                 continue
+            if kind is Sent:
+                action.call._settle(None, None)
+                continue
             assert session is not None  # the machine acts on a connection only when READY
             try:
                 if kind is Publish:
@@ -326,6 +329,7 @@ class ReplyListener:
                 self.machine.unsent(action.call)
             elif type(action) is Fail:
                 action.call._settle(None, action.error)
+            # A Sent after an unsent Publish: that call is queued again, not sent.
         first = actions[0]
         if declare_error is not None and type(first) is Declare:
             name = first.queue

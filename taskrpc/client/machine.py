@@ -113,6 +113,12 @@ class Publish(NamedTuple):
     routing_key: str
 
 
+class Sent(NamedTuple):
+    """Action: settle fire-and-forget ``call`` as sent (confirmed; no reply will come)."""
+
+    call: PendingCall
+
+
 class Fail(NamedTuple):
     """Action: settle ``call`` with ``error`` (it is already out of the machine)."""
 
@@ -120,7 +126,7 @@ class Fail(NamedTuple):
     error: BaseException
 
 
-Action = Declare | Publish | Fail
+Action = Declare | Publish | Sent | Fail
 
 
 class ClientMachine:
@@ -294,10 +300,18 @@ class ClientMachine:
                 actions.append(self._fail(call, Unroutable(message)))
                 continue
             self._step(call, "ack")
-            call.confirmed = True
-            if not call.resendable:
-                call.request = None  # nothing will send it again: let the body go
+            actions += self._confirmed(call)
         return actions
+
+    def _confirmed(self, call: PendingCall) -> list[Action]:
+        call.confirmed = True
+        if call.request.fire:  # no reply will come: the call is done
+            self.router.discard(call.id)
+            call.request = None
+            return [Sent(call)]
+        if not call.resendable:
+            call.request = None  # nothing will send it again: let the body go
+        return []
 
     def nack(self, tag: int, multiple: bool, now: float) -> list[Action]:
         """The broker refused publishes up to ``tag``: they reached no queue."""
@@ -396,7 +410,7 @@ class ClientMachine:
             declared.add(request.queue)
             actions.append(Declare(request.queue))
         exchange, routing_key = self._exchange, request.queue
-        expiration: int | None = max(1, int(left * 1000))
+        expiration = max(1, int(left * 1000)) if request.expires else None
         if request.due is not None:  # delayed: through the cascade, never expiring there
             exchange, routing_key = request.route(self._exchange, now)
             expiration = None
@@ -405,15 +419,22 @@ class ClientMachine:
                 actions.append(Declare(delays.PREFIX))
         self._step(call, "send")
         call.publishes += 1
-        properties = request.amqp_properties(self.reply_to, expiration)
+        reply_to = "" if request.fire else self.reply_to
+        properties = request.amqp_properties(reply_to, expiration)
         if self._confirms:
             self._tag += 1
             call.tag = self._tag
             self._unconfirmed[self._tag] = call
-        else:  # no confirms: as good as confirmed once written
-            self._step(call, "ack")
-            call.confirmed = True
+            actions.append(Publish(call, properties, exchange, routing_key))
+            return actions
+        # No confirms (in-process): as good as confirmed once written. The request is
+        # kept, in case the driver reports the write failed (:meth:`unsent`).
         actions.append(Publish(call, properties, exchange, routing_key))
+        self._step(call, "ack")
+        call.confirmed = True
+        if request.fire:
+            self.router.discard(call.id)
+            actions.append(Sent(call))
         return actions
 
     def _lost(self, call: PendingCall, now: float, *, in_doubt: bool) -> list[Action]:

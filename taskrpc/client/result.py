@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..exceptions import TimeoutError
 from ..middleware import run_hooks
-from .base import ResultLoader, read_reply
+from .base import ResultLoader, no_result, read_reply
 from .replies import PendingCall
 
 if TYPE_CHECKING:
@@ -100,6 +100,9 @@ class AsyncResult(Generic[R]):
         decoded, error = self._call.outcome()
         if error is not None:
             self._error = error
+            return
+        if decoded is None:  # fire-and-forget: confirmed, and no reply will come
+            self._error = no_result(self.task, self.id)
             return
         try:
             self._value = read_reply(self._app, decoded, self._load_result)

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ..policies import RetryPolicy
-from .base import ResultLoader
+from .base import ResultLoader, sent
 from .core import BaseClient
 from .result import AsyncResult
 
@@ -37,6 +38,8 @@ class Client(BaseClient):
         idempotent: bool = False,
         serializer: str | None = None,
         delay: float = 0.0,
+        priority: int | None = None,
+        fire: bool = False,
     ) -> AsyncResult[Any]:
         """Publish a request for ``task`` and return its handle once the broker has it.
 
@@ -54,6 +57,9 @@ class Client(BaseClient):
                 task's, else the app's.
             delay: Seconds before the request reaches its queue (held by the broker);
                 ``timeout`` counts from then.
+            priority: The AMQP priority, on queues declared with ``max_priority``.
+            fire: Ask for no reply (see :meth:`publish`); the handle is ready once the
+                broker has the request, and its ``get()`` raises.
 
         Raises:
             ClientClosed: The client is closed.
@@ -70,6 +76,8 @@ class Client(BaseClient):
             idempotent=idempotent,
             serializer=serializer,
             delay=delay,
+            priority=priority,
+            fire=fire,
         )
         listener = self._listener
         return AsyncResult(
@@ -79,6 +87,45 @@ class Client(BaseClient):
             waiter=listener.wait,
             timeout_error=listener.timeout_error,
         )
+
+    def publish(
+        self,
+        task: str,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        queue: str | None = None,
+        retry: RetryPolicy | None = None,
+        serializer: str | None = None,
+        delay: float = 0.0,
+        priority: int | None = None,
+    ) -> str:
+        """Send a fire-and-forget request: no reply is asked for, none will come.
+
+        Returns once the broker has confirmed the request (a queue has it), with its id.
+        Without a ``timeout`` the request never expires; the worker logs its failure.
+
+        Raises:
+            Unroutable: No queue is bound for the request.
+            BrokerError: The broker refused it, or no connection in time.
+            TimeoutError: No confirmation within ``timeout`` (else the app's default).
+        """
+        call = self._submit(
+            task,
+            args,
+            kwargs,
+            timeout=timeout,
+            queue=queue,
+            retry=retry,
+            idempotent=False,
+            serializer=serializer,
+            delay=delay,
+            priority=priority,
+            fire=True,
+        )
+        left = max(0.0, call.deadline - time.monotonic())
+        return sent(call, self._listener.wait(call, left))  # reads the confirm itself
 
     def call(self, task: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         """Send a request and wait for its result (plain JSON data)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, LimitExceeded
 
 #: msgpack extension type code of integers wider than 64 bits.
 EXT_BIG_INT = 1
@@ -21,8 +21,11 @@ class MsgpackSerializer:
     name = "msgpack"
     content_type = "application/x-msgpack"
 
-    def __init__(self) -> None:
+    def __init__(self, max_int_digits: int = 50_000) -> None:
         self._module: Any = None
+        #: Longest big integer accepted on input, in decimal digits (an app sets it from
+        #: ``Settings.max_int_digits``): printing a longer one costs its square.
+        self.max_int_digits = max_int_digits
 
     def dumps(self, data: Any) -> bytes:
         """Encode JSON-compatible ``data``; raise ``ValueError`` for anything else."""
@@ -38,11 +41,22 @@ class MsgpackSerializer:
         """Decode ``body``; raise ``ValueError`` if it is not exactly one msgpack value."""
         msgpack = self._msgpack()
         try:
-            return msgpack.unpackb(body, raw=False, strict_map_key=True, ext_hook=_unwrap)
-        except ValueError:
+            return msgpack.unpackb(body, raw=False, strict_map_key=True, ext_hook=self._unwrap)
+        except ValueError as exc:
+            if type(exc).__name__ == "StackError":  # its C parser's own nesting limit
+                raise LimitExceeded(f"nested too deep: {exc}", kind="NestingTooDeep") from None
             raise
         except Exception as exc:  # OutOfData and friends are not ValueErrors
             raise ValueError(f"malformed msgpack: {type(exc).__name__}: {exc}") from exc
+
+    def _unwrap(self, code: int, data: bytes) -> Any:
+        if code != EXT_BIG_INT:
+            raise ValueError(f"unknown msgpack extension type {code}")
+        if len(data) * 2.41 > self.max_int_digits + 3:  # 8 bits are 2.41 decimal digits
+            raise LimitExceeded(
+                f"an integer has more than {self.max_int_digits} digits", kind="IntegerTooLong"
+            )
+        return int.from_bytes(data, "big", signed=True)
 
     def _msgpack(self) -> Any:
         if self._module is None:
@@ -66,9 +80,3 @@ def _wrap_big_ints(msgpack: Any, data: Any) -> Any:
     if isinstance(data, (list, tuple)):
         return [_wrap_big_ints(msgpack, value) for value in data]
     return data
-
-
-def _unwrap(code: int, data: bytes) -> Any:
-    if code == EXT_BIG_INT:
-        return int.from_bytes(data, "big", signed=True)
-    raise ValueError(f"unknown msgpack extension type {code}")

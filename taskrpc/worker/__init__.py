@@ -18,6 +18,7 @@ from .executor import Job, execute
 from .limits import time_limits
 from .pools import POOLS, Pool, make_pool
 from .recent import RecentReplies
+from .rejects import Rejections
 
 if TYPE_CHECKING:
     from ..app import App
@@ -74,6 +75,8 @@ class Worker:
         self.ready = threading.Event()
         self._loop: ConsumeLoop | None = None
         self._recent = RecentReplies()
+        #: Deliveries rejected without requeue, by reason (see :mod:`taskrpc.worker.rejects`).
+        self.rejections = Rejections()
         self._stopping = False
         self._stop_event = threading.Event()
         #: ``time.time()`` when :meth:`run` started, and whether it is connected now.
@@ -237,7 +240,13 @@ class Worker:
         if getattr(self.pool, "held", None) is not None:  # rate limits hold requests back
             prefetch += self.app.settings.rate_limit_headroom
         self._loop = loop = ConsumeLoop(
-            self.app, connection, self.pool, self.queues, prefetch, self._recent
+            self.app,
+            connection,
+            self.pool,
+            self.queues,
+            prefetch,
+            self._recent,
+            self.rejections,
         )
         loop.hooks = self.middleware
         if self._stopping:

@@ -10,7 +10,8 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
-from ..exceptions import BadRequest, BadSignature, RemoteError
+from ..budgets import check_headers
+from ..exceptions import BadRequest, BadSignature, LimitExceeded, RemoteError
 from ..messages import HEADER_DEADLINE, HEADER_PROTOCOL, HEADER_TASK, PROTOCOL_VERSION, Outcome
 from ..security.signing import Envelope
 from .executor import Job, error_outcome
@@ -26,7 +27,8 @@ def admit(app: App, job: Job) -> Outcome | None:
     try:
         _check(app, job)
     except RemoteError as exc:
-        logger.warning("request %s [%s] refused: %s", job.task or "-", job.request_id, exc)
+        # Logged (once, rate-limited) by the consume loop when it rejects the request.
+        logger.debug("request %s [%s] refused: %s", job.task or "-", job.request_id, exc)
         return refusal(app, job, exc)
     except Exception as exc:  # a check that breaks must not stop the worker's loop
         logger.exception("request %s [%s] could not be checked", job.task or "-", job.request_id)
@@ -63,6 +65,13 @@ def _check(app: App, job: Job) -> None:
         raise BadRequest(
             f"body of {size} bytes exceeds the limit of {limit}", type_name="PayloadTooLarge"
         )
+    settings = app.settings
+    try:
+        check_headers(
+            job.headers, max_count=settings.max_headers, max_bytes=settings.max_header_bytes
+        )
+    except LimitExceeded as exc:
+        raise BadRequest(str(exc), type_name=exc.kind) from None
     if not job.bare:
         _check_headers(job)
     try:

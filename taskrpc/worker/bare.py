@@ -61,7 +61,8 @@ def _run(app: App, task: Task[Any, Any], job: Job, serializer: str) -> Any:
     try:
         data = app.codec.decode_as(job.body, serializer, job.content_type, job.content_encoding)
     except (ContentDisallowed, PayloadTooLarge, ValueError) as exc:
-        raise BadRequest(f"undecodable body: {exc}", type_name=type(exc).__name__) from None
+        kind = getattr(exc, "kind", type(exc).__name__)  # LimitExceeded: the budget's name
+        raise BadRequest(f"undecodable body: {exc}", type_name=kind) from None
     args, kwargs = _arguments(task, data)
     try:
         request = RequestBody.model_validate({"args": args, "kwargs": kwargs})

@@ -38,6 +38,7 @@ from .executor import Job
 from .poison import declare_dead_letters, delivery_count, settle_dead_letter
 from .pools import Pool
 from .recent import RecentReplies, fingerprint, reply_key
+from .rejects import REJECTED_CODES, UNANSWERABLE, UNDECODABLE, UNREADABLE, Rejections
 
 if TYPE_CHECKING:
     from ..app import App
@@ -66,10 +67,12 @@ class ConsumeLoop:
         queues: list[str],
         prefetch: int,
         recent: RecentReplies,
+        rejections: Rejections | None = None,
     ) -> None:
         self.app = app
         self.pool = pool
         self._recent = recent
+        self.rejections = rejections if rejections is not None else Rejections()
         self.pump = EventPump(connection)
         self._channel = connection.channel()
         if is_amqp_channel(self._channel):
@@ -175,7 +178,30 @@ class ConsumeLoop:
             started = True
         return started
 
+    def on_bad_delivery(self, delivery_tag: Any, reason: str) -> None:
+        """Reject a delivery the AMQP layer could not decode (see :mod:`.rejects`)."""
+        self._reject(delivery_tag, UNDECODABLE, reason)
+
+    def _reject(self, tag: Any, reason: str, detail: str) -> None:
+        """Reject one delivery without requeue, now (before any ``multiple`` ack could
+        cover its tag), then count and log it."""
+        self._channel.basic_reject(tag, requeue=False)
+        self.rejections.record(reason, detail, delivery_tag=tag)
+
     def _start(self, message: Delivery) -> None:
+        """Start one delivery; whatever breaks while reading it is confined to it."""
+        tag = message.delivery_tag
+        try:
+            self._start_checked(message)
+        except Exception as exc:  # properties, headers or body nothing else can read
+            if any(done == tag for done, _ in self._completed):  # its answer is on its way
+                logger.warning("delivery %s: %s: %s", tag, type(exc).__name__, exc)
+                return
+            self._in_flight.pop(tag, None)
+            self._observed.pop(tag, None)
+            self._reject(tag, UNREADABLE, f"{type(exc).__name__}: {exc}")
+
+    def _start_checked(self, message: Delivery) -> None:
         tag = message.delivery_tag
         job = _job_of(message, self.app)
         self._in_flight[tag] = message
@@ -235,7 +261,13 @@ class ConsumeLoop:
             observed = self._observed.pop(tag, None)
             if observed is not None:
                 run_hooks(reversed(self.hooks), "after_request", observed[0], outcome, observed[1])
-            self._reply(message, outcome)
+            try:
+                self._reply(message, outcome)
+            except (UnicodeError, ValueError, TypeError, OverflowError) as exc:
+                # Encoding the reply frame failed (connection errors are not these):
+                # e.g. a ``reply_to`` holding a lone surrogate. Nobody can be answered.
+                self._reject(tag, UNANSWERABLE, f"{type(exc).__name__}: {exc}")
+                continue
             if self.hooks:
                 task = (message.headers or {}).get(HEADER_TASK)
                 run_hooks(
@@ -244,6 +276,10 @@ class ConsumeLoop:
                     message.properties.get("correlation_id"),
                     task,
                 )
+            if outcome.error_code in REJECTED_CODES:  # refused: rejected, not acked
+                detail = f"{outcome.error_code}: {outcome.error_message}"
+                self._reject(tag, outcome.error_type or outcome.error_code or "-", detail)
+                continue
             if not self._answered:
                 self._answered_since = time.monotonic()
             self._answered.append(tag)  # acked only now: a crash before means redelivery

@@ -21,6 +21,7 @@ from ..exceptions import (
     DeadlineExceeded,
     InvalidArguments,
     InvalidResult,
+    LimitExceeded,
     PayloadTooLarge,
     RemoteError,
     SoftTimeLimitExceeded,
@@ -75,7 +76,16 @@ def execute(app: App, job: Job) -> Outcome:
     try:
         reply = ReplyBody(ok=True, result=_run(app, job, tries))
     except _REFUSALS as exc:
-        logger.warning("request %s [%s] refused: %s", job.task, job.request_id, exc)
+        # A refused request is logged (once, rate-limited) by the consume loop, which
+        # rejects it; a late one only here.
+        late = isinstance(exc, DeadlineExceeded)
+        logger.log(
+            logging.WARNING if late else logging.DEBUG,
+            "request %s [%s] refused: %s",
+            job.task,
+            job.request_id,
+            exc,
+        )
         reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(exc))
     except Exception as exc:
         log_failure(task, job, exc)
@@ -110,7 +120,13 @@ def error_outcome(app: App, error: RemoteError, content_type: str | None = None)
 
 
 def encode_reply(app: App, reply: ReplyBody, serializer: str) -> Outcome:
-    """Encode ``reply``; if the result cannot be encoded, encode an error reply instead."""
+    """Encode ``reply``; if the result cannot be encoded, encode an error reply instead.
+
+    Tracebacks leave the worker only when ``Settings.send_tracebacks`` is on.
+    """
+    error = reply.error
+    if error is not None and error.traceback and not app.settings.send_tracebacks:
+        reply = reply.model_copy(update={"error": error.model_copy(update={"traceback": None})})
     try:
         encoded = app.codec.encode(reply.model_dump(mode="json"), serializer)
     except (ValueError, TypeError) as exc:  # checked before replying, as promised
@@ -175,7 +191,7 @@ def _run_with_retries(
         token = set_current(context)
         run_hooks(app.middleware, "before_task", context)
         try:
-            value = task.execute(request.args, request.kwargs)
+            value = task.execute(request.args, request.kwargs, strict=app.settings.strict_arguments)
             run_hooks(reversed(app.middleware), "after_task", context, None)
             return value
         except SoftTimeLimitExceeded as exc:
@@ -213,11 +229,19 @@ def _decode(app: App, job: Job) -> RequestBody:
         raise BadRequest(str(exc), type_name="ContentDisallowed") from None
     except PayloadTooLarge as exc:
         raise BadRequest(str(exc), type_name="PayloadTooLarge") from None
+    except LimitExceeded as exc:
+        raise BadRequest(str(exc), type_name=exc.kind) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"undecodable body: {exc}", type_name="DecodeError") from None
+    except Exception as exc:  # a serializer failing otherwise is still a bad body
+        raise BadRequest(
+            f"undecodable body: {type(exc).__name__}: {exc}", type_name="DecodeError"
+        ) from None
     if not isinstance(data, Mapping):
         raise BadRequest("request body must be an object", type_name="DecodeError")
     try:
         return RequestBody.model_validate(data)
     except pydantic.ValidationError as exc:
         raise BadRequest(f"malformed request body: {exc}", type_name="ValidationError") from None
+    except RecursionError:
+        raise BadRequest("request body nested too deep", type_name="NestingTooDeep") from None

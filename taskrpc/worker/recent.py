@@ -100,6 +100,7 @@ def fingerprint(request: Request) -> bytes:
         digest.update(str(part or "").encode("utf-8", "surrogateescape"))
         digest.update(b"\0")
     body = request.body
-    # A body py-amqp decoded to text (by its content encoding) must not crash the worker.
+    # py-amqp gives a message with no body frame the body "" (a str), and may decode a
+    # body to text by its content encoding: neither may crash the worker.
     digest.update(body if isinstance(body, bytes) else str(body).encode("utf-8", "surrogateescape"))
     return digest.digest()

@@ -11,7 +11,7 @@ import pytest
 
 from .support import Cluster
 
-pytestmark = [pytest.mark.broker, pytest.mark.cluster, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.broker, pytest.mark.cluster, pytest.mark.timeout(300)]
 
 
 def test_bench_runs_on_the_cluster_with_quorum_queues(cluster: Cluster, tmp_path):

@@ -16,6 +16,7 @@ import pytest
 
 from taskrpc import PoisonRequest
 from taskrpc.testing.broker import wait_for_consumers
+from taskrpc.urls import mask_url
 
 from .support import (
     Cluster,
@@ -55,7 +56,7 @@ def test_killing_the_node_of_the_client_and_a_worker_then_its_return(
     queue, dead = unique("cl.kill"), unique("cl.dead")
     on_c1, on_c2 = (quorum_env(healthy.urls(i), queue, dead) for i in (0, 1))
     declare_on(c3, on_c1)  # the leader is elsewhere: this test is about connections
-    start_workers(on_c1, tmp_path / "w1", groups)
+    moved = start_workers(on_c1, tmp_path / "w1", groups)
     start_workers(on_c2, tmp_path / "w2", groups)
     wait_for_consumers(c3.url, queue, count=2, timeout=60)
     with app_for(on_c1) as app:
@@ -70,7 +71,10 @@ def test_killing_the_node_of_the_client_and_a_worker_then_its_return(
         assert tally.idempotent_failed == 0
         assert set(tally.errors) <= {"ConnectionLost"}, tally.errors
         assert tally.exact + sum(tally.errors.values()) == CALLS
-        assert tally.duplicates("idempotent") <= tally.calls  # counted, and shown above
+        # The worker named the node it lost and the next one it connected to.
+        log = moved.logs()
+        assert f"lost broker node {mask_url(c1.url)}" in log, log
+        assert f"connected to broker node {mask_url(c2.url)} (2 of 3)" in log, log
 
         # The killed node restarts and rejoins; those that moved away keep working.
         started = time.monotonic()

@@ -32,6 +32,7 @@ class Point(BaseModel):
 
 @pytest.fixture
 def tasks(rpc_app, start_worker):
+    rpc_app.configure(send_tracebacks=True)  # the worker runs on this app: it sends them
     @rpc_app.task(name="add")
     def add(a: int, b: int) -> int:
         return a + b

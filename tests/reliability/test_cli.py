@@ -60,7 +60,8 @@ def test_call_exits_non_zero_with_the_remote_error(spawn_worker, run):
     assert "error: UnknownTask: no task named 'nope'" in done.stderr
 
 
-def test_call_prints_the_remote_traceback_on_request(spawn_worker, run):
+def test_call_prints_the_remote_traceback_on_request(spawn_worker, run, monkeypatch):
+    monkeypatch.setenv("TASKRPC_SEND_TRACEBACKS", "1")  # workers leave them out by default
     spawn_worker()
     done = run("call", "tests.apps.sample:app", "fail", "bad things", "--traceback")
     assert done.returncode == EXIT_TASK_FAILED

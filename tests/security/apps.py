@@ -6,12 +6,20 @@ keys, accept lists and compression from the other ``TASKRPC_*`` variables the te
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 from typing import Any
 
 from taskrpc import App
 
 app = App("security")
+
+#: The bare task's queue: unique per test run (the worker subprocess inherits it), since
+#: other runs of this suite may share the broker.
+BARE_QUEUE = os.environ.setdefault(
+    "TASKRPC_TEST_BARE_QUEUE", f"taskrpc.test.security.bare.{uuid.uuid4().hex[:8]}"
+)
 
 
 class Refused(Exception):
@@ -62,7 +70,7 @@ def echo_json_reply(value: Any) -> Any:
     return value
 
 
-@app.task(name="shout", queue="taskrpc.test.security.bare", serializer="json", bare=True)
+@app.task(name="shout", queue=BARE_QUEUE, serializer="json", bare=True)
 def shout(text: str) -> str:
     """A bare JSON task: a plain client sends ``"hi"`` and gets ``"HI"``."""
     return text.upper()

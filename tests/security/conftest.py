@@ -27,6 +27,7 @@ from taskrpc.client.replies import PendingCall
 from taskrpc.client.result import AsyncResult
 from taskrpc.testing.broker import queue_state, wait_for_consumers
 from taskrpc.testing.plugin import delete_queues
+from tests.security.apps import BARE_QUEUE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -165,7 +166,7 @@ def served(
     yield worker
     alive = worker.alive()
     worker.stop()
-    delete_queues(broker_url, [queue, "taskrpc.test.security.bare"])  # apps.py's bare queue
+    delete_queues(broker_url, [queue, BARE_QUEUE])
     output = worker.output()
     assert alive, f"the worker died:\n{output}"
     assert _stray_tracebacks(output) == [], output

@@ -97,8 +97,30 @@ CASES: dict[str, Case] = {
     "nan": Case(const(b'{"args": [NaN]}'), type_name="DecodeError"),
     "infinity": Case(const(b'{"args": [Infinity]}'), type_name="DecodeError"),
     "minus-infinity": Case(const(b'{"args": [-Infinity]}'), type_name="DecodeError"),
-    "deeply-nested": Case(const(nested(100_000)), type_name="DecodeError"),
-    "nested-past-the-parser-limit": Case(const(nested(300)), type_name="DecodeError"),
+    "deeply-nested": Case(const(nested(100_000)), type_name="NestingTooDeep"),
+    "nested-past-the-parser-limit": Case(const(nested(300)), type_name="NestingTooDeep"),
+    "msgpack-nested-past-the-budget": Case(
+        const(b"\x81\xa4args\x91" + b"\x91" * 500 + b"\xc0"),
+        type_name="NestingTooDeep",
+        content_type="application/x-msgpack",
+    ),
+    # -- decode budgets --------------------------------------------------------------------
+    "integer-of-4M-digits-in-4KB": Case(
+        const(zlib.compress(b'{"args": [' + b"7" * 4_000_000 + b"]}", 9)),
+        type_name="IntegerTooLong",
+        content_encoding="zlib",
+    ),
+    "many-long-integers": Case(
+        const(b'{"args": [' + b",".join([b"7" * 4400] * 12) + b"]}"), type_name="IntegerTooLong"
+    ),
+    "too-many-headers": Case(
+        touch_body,
+        headers={**TOUCH, **{f"x-{i}": i for i in range(200)}},
+        type_name="TooManyHeaders",
+    ),
+    "headers-too-large": Case(
+        touch_body, headers={**TOUCH, "x-big": "h" * 40_000}, type_name="HeadersTooLarge"
+    ),
     "huge-body": Case(
         const(b'{"args": ["' + b"x" * (LIMIT + 1) + b'"]}'), type_name="PayloadTooLarge"
     ),
@@ -226,7 +248,7 @@ def test_the_suite_tries_at_least_fifty_bad_inputs():
     assert len(CASES) >= 50
 
 
-BARE_QUEUE = "taskrpc.test.security.bare"  # the ``shout`` task of tests/security/apps.py
+from tests.security.apps import BARE_QUEUE  # noqa: E402 - the ``shout`` task's queue
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,9 @@ from .apps import Refused
 
 pytestmark = pytest.mark.broker
 
+#: This module's worker sends tracebacks (test_bad_input's shows that none is sent by default).
+WORKER_ENV = {"TASKRPC_SEND_TRACEBACKS": "1"}
+
 
 @pytest.fixture(scope="module")
 def allowing(client_app: App) -> App:

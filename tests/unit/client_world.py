@@ -18,6 +18,7 @@ from taskrpc.client.machine import (
     Declare,
     Fail,
     Publish,
+    Sent,
 )
 from taskrpc.client.replies import PendingCall, RawReply, ReplyRouter
 from taskrpc.exceptions import TimeoutError
@@ -29,7 +30,7 @@ _ids = itertools.count()
 
 
 @dataclasses.dataclass
-class Sent:
+class Publication:
     """One publish as the world saw it."""
 
     call: PendingCall
@@ -58,7 +59,7 @@ class World:
         self.now = 1000.0
         self.connection = 0
         self.confirms = confirms
-        self.sent: list[Sent] = []
+        self.sent: list[Publication] = []
         self.settles: dict[str, int] = {}
         self.calls: list[PendingCall] = []
         self.inbox: list[PendingCall] = []  # handed over, not yet submitted (asyncio's way)
@@ -67,7 +68,14 @@ class World:
 
     # -- the caller's side ----------------------------------------------------------
 
-    def new_call(self, *, timeout: float = 10.0, idempotent: bool = False, queue: str = "q"):
+    def new_call(
+        self,
+        *,
+        timeout: float = 10.0,
+        idempotent: bool = False,
+        queue: str = "q",
+        fire: bool = False,
+    ):
         call_id = f"c{next(_ids)}"
         request = OutgoingRequest(
             id=call_id,
@@ -79,6 +87,7 @@ class World:
             properties={"correlation_id": call_id, "message_id": call_id, "delivery_mode": 2},
             base_headers={"taskrpc-protocol": 1, "taskrpc-task": "t"},
             deadline=self.now + timeout,
+            fire=fire,
         )
         call = CountedCall(call_id, "t", request.deadline)
         call.settles = self.settles
@@ -121,6 +130,8 @@ class World:
 
     def reply(self, call: PendingCall) -> bool:
         """The worker answers, if the broker got the request on this connection."""
+        if call.request is not None and call.request.fire:
+            return False  # fire-and-forget: no reply_to, no reply
         if not any(
             s.call is call and s.reached and s.connection == self.connection for s in self.sent
         ):
@@ -145,6 +156,9 @@ class World:
             if type(action) is Fail:
                 assert not action.call.done, "a Fail for a call already done"
                 action.call._settle(None, action.error)
+            elif type(action) is Sent:
+                assert action.call.request is None or not self.confirms
+                action.call._settle(None, None)
             elif type(action) is Publish:
                 call = action.call
                 assert not call.done, "a Publish for a call already done"
@@ -156,8 +170,11 @@ class World:
                     return
                 expiration = int(action.properties["expiration"])
                 assert 1 <= expiration <= max(1, round((call.deadline - self.now) * 1000))
-                assert action.properties["reply_to"] == f"reply-{self.connection}"
-                self.sent.append(Sent(call, self.connection, expiration))
+                if call.request.fire:
+                    assert "reply_to" not in action.properties
+                else:
+                    assert action.properties["reply_to"] == f"reply-{self.connection}"
+                self.sent.append(Publication(call, self.connection, expiration))
             else:
                 assert type(action) is Declare
             self.check()

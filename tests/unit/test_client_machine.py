@@ -300,3 +300,18 @@ def test_a_connection_loss_between_any_two_steps_ends_the_call_exactly_once(
     plain_lost = not idempotent and cut in (2, 3) and not break_write
     if plain_lost:
         assert isinstance(error_of(call), ConnectionLost)
+
+
+@pytest.mark.parametrize("confirms", [True, False], ids=["confirms", "in-process"])
+def test_a_fire_and_forget_call_is_sent_without_reply_to_and_done_when_confirmed(confirms):
+    world = World(confirms=confirms)
+    world.connect()
+    call = world.new_call(fire=True)
+    world.submit(call)
+    assert len(world.sent) == 1  # and World.run checked it carries no reply_to
+    if confirms:
+        assert not call.done
+        world.ack()
+    assert (
+        call.done and call.outcome() == (None, None) and call.id not in dict(world.router._pending)
+    )

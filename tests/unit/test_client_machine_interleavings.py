@@ -14,6 +14,7 @@ from .client_world import World
 EVENTS = st.one_of(
     st.tuples(st.just("call"), st.booleans(), st.sampled_from([0.05, 1.0, 30.0])),
     st.tuples(st.just("hand_over"), st.booleans(), st.sampled_from([0.05, 1.0, 30.0])),
+    st.tuples(st.just("fire"), st.none(), st.sampled_from([0.05, 30.0])),
     st.tuples(st.just("drain"), st.none(), st.none()),
     st.tuples(st.just("connect"), st.none(), st.none()),
     st.tuples(st.just("lose"), st.none(), st.none()),
@@ -36,6 +37,8 @@ def apply(world: World, event: tuple) -> None:  # noqa: C901 - one branch per ev
         world.submit(world.new_call(idempotent=flag, timeout=value))
     elif kind == "hand_over":
         world.hand_over(world.new_call(idempotent=flag, timeout=value))
+    elif kind == "fire":
+        world.submit(world.new_call(fire=True, timeout=value))
     elif kind == "drain":
         world.drain_inbox()
     elif kind == "connect" and state == CONNECTING:

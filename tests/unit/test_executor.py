@@ -71,7 +71,40 @@ def test_every_failure_becomes_a_typed_error_reply(task, body, content_type, cod
     assert reply.error.code == code
 
 
-def test_a_task_exception_travels_with_its_type_and_traceback():
+def test_a_task_exception_travels_with_its_type_but_no_traceback_by_default():
     error = run("boom", b"{}").error
     assert error.type == "KeyError" and "missing" in error.message
+    assert error.traceback is None
+
+
+def test_a_task_exception_travels_with_its_traceback_when_the_worker_sends_them():
+    app.configure(send_tracebacks=True)
+    try:
+        error = run("boom", b"{}").error
+    finally:
+        app.configure(send_tracebacks=False)
     assert "raise KeyError" in error.traceback
+
+
+@pytest.mark.parametrize(
+    ("body", "type_name"),
+    [
+        (b'{"args": [' + b"9" * 60_000 + b", 1]}", "IntegerTooLong"),
+        (b'{"args": [' + b"[" * 300 + b"]" * 300 + b", 1]}", "NestingTooDeep"),
+    ],
+    ids=["integer-digits", "nesting"],
+)
+def test_a_body_over_a_decode_budget_is_a_bad_request_naming_the_budget(body, type_name):
+    error = run("add", body).error
+    assert (error.code, error.type) == ("bad_request", type_name)
+
+
+def test_true_for_an_int_is_accepted_unless_arguments_are_strict():
+    assert run("add", b'{"args": [true, 2]}').result == 3
+    app.configure(strict_arguments=True)
+    try:
+        error = run("add", b'{"args": [true, 2]}').error
+        assert run("add", b'{"args": [1, 2]}').result == 3
+    finally:
+        app.configure(strict_arguments=False)
+    assert error.code == "invalid_arguments" and "valid integer" in error.message

@@ -66,3 +66,7 @@ def test_large_replies_and_old_ones_are_forgotten():
         recent.put(("q", name), OK)
     assert recent.get(("q", "a")) is None
     assert recent.get(("q", "c")) is OK
+
+
+def test_an_empty_body_from_py_amqp_is_a_str_and_still_fingerprints():
+    assert fingerprint(delivery(body="")) == fingerprint(delivery(body=b""))  # type: ignore[arg-type]

@@ -6,10 +6,11 @@ import pickle
 
 import pytest
 
-from taskrpc.exceptions import ConfigurationError
+from taskrpc.exceptions import ConfigurationError, LimitExceeded
 from taskrpc.serializers import (
     ENTRY_POINT_GROUP,
     ContentDisallowed,
+    JSONSerializer,
     MsgpackSerializer,
     Registry,
     TextSerializer,
@@ -21,11 +22,30 @@ json_serializer = default_registry().by_name("json")
 
 @pytest.mark.parametrize(
     "value",
-    [0, -1, 2**64, 10**5000, -(10**20000) + 7],
-    ids=["0", "-1", "2^64", "1e5000", "-1e20000"],
+    [0, -1, 2**64, 10**5000, -(10**20000) + 7, [10**4400, -(10**4400)]],
+    ids=["0", "-1", "2^64", "1e5000", "-1e20000", "two-long-ones"],
 )
-def test_integers_of_any_size_round_trip_exactly(value):
+def test_integers_round_trip_exactly_within_the_digit_budget(value):
     assert json_serializer.loads(json_serializer.dumps({"v": value}))["v"] == value
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" + b"7" * 4_000_000 + b"]",  # converting it would take most of a minute
+        b'{"a": "\xc3\xa9",\n "b": [-' + b"7" * 60_000 + b"]}",
+        b"[" + b",".join([b"7" * 5000] * 20) + b"]",  # each short enough, too many
+    ],
+    ids=["one-of-4M-digits", "after-a-newline", "many-long-ones"],
+)
+def test_long_integers_over_the_budget_are_refused_before_conversion(body):
+    with pytest.raises(LimitExceeded) as info:
+        json_serializer.loads(body)
+    assert info.value.kind == "IntegerTooLong"
+
+
+def test_the_digit_budget_is_a_setting():
+    assert JSONSerializer(max_int_digits=100_000).loads(b"[" + b"7" * 60_000 + b"]")
 
 
 @pytest.mark.parametrize("body", [b"[NaN]", b"[Infinity]", b"{", b"\xff\xfe", b"[1] 2"])
@@ -171,6 +191,16 @@ def test_msgpack_carries_integers_of_any_size_exactly(value):
     serializer = MsgpackSerializer()
     data = {"v": [value, {"n": value}], "s": "é", "f": 1.5, "b": True, "none": None}
     assert serializer.loads(serializer.dumps(data)) == data
+
+
+def test_msgpack_refuses_a_big_integer_over_the_digit_budget_and_deep_nesting():
+    serializer = MsgpackSerializer()
+    with pytest.raises(LimitExceeded) as info:
+        serializer.loads(serializer.dumps(10**60_000))
+    assert info.value.kind == "IntegerTooLong"
+    with pytest.raises(LimitExceeded) as info:
+        serializer.loads(b"\x91" * 100_000 + b"\xc0")
+    assert info.value.kind == "NestingTooDeep"
 
 
 @pytest.mark.parametrize(
