@@ -14,6 +14,7 @@ from .client.result import AsyncResult
 from .client.sync import Client
 from .context import RequestContext, current_request
 from .exceptions import (
+    AuthenticationFailed,
     BadRequest,
     BrokerError,
     ClientClosed,
@@ -54,6 +55,7 @@ __all__ = [
     "AsyncCall",
     "AsyncClient",
     "AsyncResult",
+    "AuthenticationFailed",
     "BadRequest",
     "BrokerError",
     "Client",

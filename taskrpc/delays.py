@@ -26,7 +26,10 @@ short); their deadline header counts from when they are due.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .transport import Transport
 
 #: Levels of the cascade: delays up to ``2**LEVELS - 1`` ms (about 795 days).
 LEVELS = 36
@@ -84,27 +87,34 @@ def _skip(level: int) -> str:
     return "*." * (LEVELS - 1 - level)
 
 
-def declare_cascade(channel: Any) -> None:
-    """Declare every level's exchange, queue and bindings on a py-amqp or kombu channel.
+def declare_cascade(transport: Transport) -> None:
+    """Declare every level's exchange, queue and bindings.
 
     Idempotent; the client does it once per connection before its first delayed call.
+
+    Raises:
+        NotImplementedError: The transport has no message TTLs (the in-process one).
     """
-    channel.exchange_declare(DELIVERY_EXCHANGE, "topic", durable=True, auto_delete=False)
+    transport.declare_exchange(DELIVERY_EXCHANGE, "topic", durable=True)
     for level in range(LEVELS):
         name = level_name(level)
         below = level_name(level - 1) if level else DELIVERY_EXCHANGE
-        channel.exchange_declare(name, "topic", durable=True, auto_delete=False)
-        channel.queue_declare(
+        transport.declare_exchange(name, "topic", durable=True)
+        transport.declare_queue(
             name,
             durable=True,
-            auto_delete=False,
             arguments={"x-message-ttl": 2**level, "x-dead-letter-exchange": below},
         )
-        channel.queue_bind(name, name, _skip(level) + "1.#")
-        channel.exchange_bind(below, name, _skip(level) + "0.#")
+        transport.bind_queue(name, name, _skip(level) + "1.#")
+        transport.bind_exchange(below, name, _skip(level) + "0.#")
 
 
-def bind_for_delivery(channel: Any, queue: str) -> None:
+def delivery_binding(queue: str) -> tuple[str, str]:
+    """``(exchange, routing key)`` that binds task queue ``queue`` to the delivery exchange."""
+    return DELIVERY_EXCHANGE, "*." * LEVELS + queue
+
+
+def bind_for_delivery(transport: Transport, queue: str) -> None:
     """Declare the delivery exchange and bind task queue ``queue`` to it."""
-    channel.exchange_declare(DELIVERY_EXCHANGE, "topic", durable=True, auto_delete=False)
-    channel.queue_bind(queue, DELIVERY_EXCHANGE, "*." * LEVELS + queue)
+    transport.declare_exchange(DELIVERY_EXCHANGE, "topic", durable=True)
+    transport.bind_queue(queue, *delivery_binding(queue))

@@ -7,7 +7,8 @@ Every exception taskrpc raises derives from :class:`TaskRPCError`::
     ├── NotRegistered             a task name this app does not know (local lookup)
     ├── BrokerError               talking to the broker failed
     │   ├── ConnectionLost        the connection (or the reply queue) went away mid-call
-    │   └── Unroutable            no queue is bound for the request (mandatory publish)
+    │   ├── Unroutable            no queue is bound for the request (mandatory publish)
+    │   └── AuthenticationFailed  the broker refused the credentials (retrying cannot help)
     ├── SoftTimeLimitExceeded     raised inside a task that ran past its soft limit
     ├── ClientClosed              the client was closed while a call waited
     ├── PayloadTooLarge           a body over the size limit (refused before sending)
@@ -64,6 +65,10 @@ class ConnectionLost(BrokerError):
 
 class Unroutable(BrokerError):
     """The broker returned the request: no queue is bound to its routing key."""
+
+
+class AuthenticationFailed(BrokerError):
+    """The broker refused the user name or password (``ACCESS_REFUSED`` at login)."""
 
 
 class SoftTimeLimitExceeded(TaskRPCError):

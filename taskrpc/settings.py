@@ -48,6 +48,11 @@ class Settings:
     duplicate_window: int = 10_000
     #: Seconds to wait for a broker connection before giving up.
     connect_timeout: float = 5.0
+    #: AMQP heartbeat interval in seconds (0 turns heartbeats off). Both ends send one
+    #: when idle and declare the link dead after two silent intervals, so a blackholed
+    #: connection is noticed in about 20 s at the default and its unacked requests go to
+    #: other workers. Lower notices sooner but risks false alarms on a loaded machine.
+    broker_heartbeat: float = 10.0
     #: For TLS (``amqps://`` URLs only), the CA certificates (a PEM file) that sign the broker's
     #: certificate; empty: the CAs this system trusts.
     broker_tls_ca: str = ""
@@ -134,6 +139,9 @@ class Settings:
     #: Declare classic task queues with ``x-max-priority`` of this value, so that
     #: ``priority=`` (0 to it) orders requests; 0: no priorities. Quorum queues cannot.
     max_priority: int = 0
+    #: Let a task wait for the result of a call to a queue its own worker serves (which
+    #: can deadlock the pool); refused by default, as in Celery.
+    allow_nested_waits: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -26,9 +26,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..client.base import RequestBuilder
-from ..exceptions import ConfigurationError
-from ..transport import connect, declare_task_queues
-from ..transport.connection import is_virtual
+from ..exceptions import AuthenticationFailed, ConfigurationError
+from ..transport.legacy import connect_kombu as connect
+from ..transport.legacy import declare_task_queues_on as declare_task_queues
+from ..transport.legacy import is_virtual
 
 if TYPE_CHECKING:
     from ..app import App
@@ -81,8 +82,8 @@ class Beat:
         while not self._stopping.is_set():
             try:
                 connection = connect(self.app.settings)
-            except Exception:
-                if first:
+            except Exception as exc:
+                if first or isinstance(exc, AuthenticationFailed):
                     raise
                 logger.warning("beat: cannot reconnect; retrying", exc_info=True)
                 self._stopping.wait(self.app.connect_retry.delay(1))

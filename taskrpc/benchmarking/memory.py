@@ -143,7 +143,7 @@ def run_memory(config: MemoryConfig, progress: Progress | None = None) -> Memory
         taskrpc.BrokerError: The broker cannot be reached.
     """
     results = MemoryResults(config=dataclasses.asdict(config) | {"url": safe_url(config.url)})
-    connect(Settings(broker_url=config.url)).release()  # fail fast, and as a BrokerError
+    connect(Settings(broker_url=config.url)).close()  # fail fast, and as a BrokerError
     servers = Servers(
         config.url,
         pool=config.pool,

@@ -63,7 +63,7 @@ def run_benchmark(config: BenchConfig, progress: Progress | None = None) -> Resu
     """
     results = Results(config=dataclasses.asdict(config) | {"url": safe_url(config.url)})
     meter = _Meter(config.units(), progress)
-    connect(Settings(broker_url=config.url)).release()  # fail fast, and as a BrokerError
+    connect(Settings(broker_url=config.url)).close()  # fail fast, and as a BrokerError
     with Servers(
         config.url,
         pool=config.pool,

@@ -131,7 +131,7 @@ def run_scaling(config: ScalingConfig, progress: Progress | None = None) -> Scal
     total = len(config.pools) * (config.warmup + config.rounds * config.calls)
     done = 0
     expected, results.task_ms = _local_cost(config.n)
-    connect(Settings(broker_url=config.url)).release()  # fail fast, and as a BrokerError
+    connect(Settings(broker_url=config.url)).close()  # fail fast, and as a BrokerError
     with contextlib.ExitStack() as stack:
         drivers = {k: _start(stack, config, k) for k in config.pools}
         for pool, (driver, servers) in drivers.items():

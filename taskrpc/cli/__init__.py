@@ -10,7 +10,8 @@ from .. import __version__
 EXIT_OK = 0
 #: The task ran and failed, or answered with an error (``taskrpc call``).
 EXIT_TASK_FAILED = 1
-#: Bad command line or configuration (click uses 2 for usage errors too).
+#: Bad command line or configuration, including credentials the broker refuses (click
+#: uses 2 for usage errors too); a service manager should not restart on it.
 EXIT_USAGE = 2
 #: No reply before the deadline.
 EXIT_TIMEOUT = 3

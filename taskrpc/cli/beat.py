@@ -33,7 +33,7 @@ def beat(app_path: str, broker: str | None, loglevel: str) -> None:
     twice or losing one. SIGTERM or Ctrl-C stops it (exit 0).
     """
     from ..beat.service import Beat
-    from ..exceptions import BrokerError, ConfigurationError
+    from ..exceptions import AuthenticationFailed, BrokerError, ConfigurationError
 
     setup_logging(loglevel)
     app = load_app(app_path)
@@ -52,6 +52,9 @@ def beat(app_path: str, broker: str | None, loglevel: str) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         service.run()
+    except AuthenticationFailed as exc:  # retrying (or restarting) cannot fix it
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     except BrokerError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BROKER)

@@ -80,7 +80,7 @@ def worker(
     SIGTERM or a first Ctrl-C stops taking requests, finishes the ones in hand and
     exits 0; a second Ctrl-C exits at once, leaving unacked requests to the broker.
     """
-    from ..exceptions import BrokerError, ConfigurationError
+    from ..exceptions import AuthenticationFailed, BrokerError, ConfigurationError
     from ..logs import RequestLog
     from ..worker import Worker
 
@@ -106,6 +106,9 @@ def worker(
     _install_signal_handlers(server)
     try:
         server.run()
+    except AuthenticationFailed as exc:  # systemd must not restart it for ever
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     except BrokerError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BROKER)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from ..context import check_wait
 from ..exceptions import TimeoutError
 from ..middleware import run_hooks
 from ..policies import RetryPolicy
@@ -39,8 +40,16 @@ class AsyncCall(Generic[R]):
         task: The task name.
     """
 
-    def __init__(self, client: AsyncClient, call: PendingCall, load_result: ResultLoader | None):
+    def __init__(
+        self,
+        client: AsyncClient,
+        call: PendingCall,
+        load_result: ResultLoader | None,
+        queue: str | None = None,
+    ) -> None:
         self._client = client
+        #: The queue the request was sent to.
+        self.queue = queue
         self._call = call
         self._load_result = load_result
         self.id = call.id
@@ -53,7 +62,7 @@ class AsyncCall(Generic[R]):
         """Whether the reply (or a failure) has arrived; never blocks."""
         return self._call.done
 
-    async def get(self, timeout: float | None = None) -> R:
+    async def get(self, timeout: float | None = None, *, allow_nested: bool = False) -> R:
         """Wait for the reply and return the result; never waits past the call's deadline.
 
         Cancelling the awaiting task stops the wait; a reply that arrives later is
@@ -62,8 +71,13 @@ class AsyncCall(Generic[R]):
         Raises:
             TimeoutError: No reply in time (the call stays valid until its deadline).
             RemoteError: The task failed; a subclass tells why.
+            ConfigurationError: Awaited inside a task, for a call to a queue that task's
+                own worker serves; see :meth:`taskrpc.AsyncResult.get`.
         """
         call = self._call
+        if not call.done:
+            allowed = allow_nested or self._client.app.settings.allow_nested_waits
+            check_wait(self.task, self.queue, allowed)
         if not call.done:
             left = call.deadline - time.monotonic()
             wait = left if timeout is None else min(timeout, left)
@@ -161,7 +175,7 @@ class AsyncClient(BaseClient):
             fire=fire,
         )
         await self._hand_over(call)
-        return AsyncCall(self, call, load_result)
+        return AsyncCall(self, call, load_result, queue or self.app.settings.default_queue)
 
     async def _hand_over(self, call: PendingCall) -> None:
         """Give ``call`` to the I/O thread, which submits and publishes it."""

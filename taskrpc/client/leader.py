@@ -61,25 +61,25 @@ class Leadership:
         finally:
             self.lock.release()
             if self.followers:
-                session.pump.wake()  # someone still waits: the I/O thread reads for them now
+                session.wake()  # someone still waits: the I/O thread reads for them now
         left = deadline - time.monotonic()
         if call.done or left <= 0:
             return call.done
         return self._follow(call, left)  # stopped or reconnected while leading
 
     def _lead(self, call: PendingCall, session: Session, deadline: float) -> None:
-        listener, pump = self._listener, session.pump
-        sock = pump.sock
+        listener = self._listener
+        sock, buffered = session.fileno(), session.buffered
 
         def call_done() -> bool:
             return call.done
 
         while not call.done and not listener.stopping:
             left = max(0.0, deadline - time.monotonic())
-            if pump.buffered():
+            if buffered():
                 left = 0.0  # frames already read wait to be parsed
             readable = select.select([sock, self._r], [], [], left)[0]
-            if pump.buffered() and sock not in readable:
+            if buffered() and sock not in readable:
                 readable.append(sock)
             if self._r in readable:
                 _drain_pipe(self._r)  # the I/O thread read something: look
@@ -88,7 +88,7 @@ class Leadership:
                     if listener.session is not session:
                         return  # reconnected meanwhile: the I/O thread takes over
                     # Only until our reply is in: the caller may have more to publish.
-                    pump.drain_ready(until=call_done)
+                    session.drain(until=call_done)
             elif left <= 0:
                 return
 
@@ -98,7 +98,7 @@ class Leadership:
         try:
             session = self._listener.session
             if session is not None and not self.lock.locked():
-                session.pump.wake()  # nobody leads: have the I/O thread read
+                session.wake()  # nobody leads: have the I/O thread read
             return call.wait(timeout)
         finally:
             with self._followers_lock:

@@ -27,7 +27,7 @@ from ..queues import explain_refusal
 from ..settings import Settings
 from ..transport.nodes import BrokerNodes
 from .leader import Leadership
-from .machine import Action, ClientMachine, Declare, Fail, Publish, Sent
+from .machine import Action, ClientMachine, Declare, Fail, IllegalTransition, Publish, Sent
 from .replies import PendingCall, RawReply
 from .session import DIRECT_REPLY_TO, REPLY_QUEUE_PREFIX, Session
 
@@ -148,7 +148,7 @@ class ReplyListener:
         self._inbox.append(call)
         session = self.session
         if session is not None:
-            session.pump.wake()
+            session.wake()
         elif self.stopping:  # closed meanwhile: make sure the call ends
             self._close_calls()
 
@@ -166,7 +166,7 @@ class ReplyListener:
         self._stopped.set()
         session = self.session
         if session is not None:
-            session.pump.wake()
+            session.wake()
         if threading.current_thread() is not self._thread and self._thread.is_alive():
             self._thread.join(timeout=5)
         self._close_calls()
@@ -190,7 +190,7 @@ class ReplyListener:
         self._broken = True
         session = self.session
         if session is not None:
-            session.pump.wake()
+            session.wake()
 
     # -- the I/O thread -------------------------------------------------------------
 
@@ -252,31 +252,28 @@ class ReplyListener:
 
     def _turn(self, session: Session) -> None:
         """One pass of the I/O loop: wait, read what came, publish what is queued."""
-        pump, leader = session.pump, self.leader
-        if not session.confirms:  # an in-process transport: no socket to select on
-            with self.io_lock:
-                pump.wait(0 if self._inbox else 1.0)
-                self._events_due()
-            return
+        leader = self.leader
+        with self.io_lock:
+            session.heartbeat_check()  # raises a connection error after two silent beats
         # Read replies only for those who need it: an eager (asyncio) client, or callers
         # waiting while nobody leads. Otherwise the next caller to wait reads them itself,
         # and a sync caller's round trip involves no other thread.
         watch = (self._eager or leader.followers > 0) and not leader.lock.locked()
-        idle = 0.0 if self._inbox else (1.0 if watch else IDLE_CHECK)
+        idle = 0.0 if self._inbox else min(1.0 if watch else IDLE_CHECK, session.heartbeat_due())
         due = self.machine.next_deadline()
         if due is not None:
             idle = max(0.0, min(idle, due - time.monotonic()))
-        readable = pump.poll(idle, watch_socket=watch)
+        readable = session.poll(idle, watch_input=watch)
         if not watch and not leader.lock.locked():
             # Now and then, and after a wake-up, read what nobody waits for: confirms,
             # stray replies, a closed connection.
-            readable = pump.poll(0)
+            readable = session.poll(0)
         with self.io_lock:
             if self._broken:
                 raise ConnectionError("the channel broke while a caller used it")
             busy = readable or bool(self._inbox)
             if readable:
-                pump.drain_ready(limit=DRAIN_LIMIT)  # then publish what waits meanwhile
+                session.drain(limit=DRAIN_LIMIT)  # then publish what waits meanwhile
             self._events_due()
         if busy and leader.lock.locked():  # we may have taken the leader's reply
             leader.wake()
@@ -309,7 +306,9 @@ class ReplyListener:
             try:
                 if kind is Publish:
                     call, properties, exchange, routing_key = action  # type: ignore[misc]
-                    session.publish(call.request.body, properties, exchange, routing_key)
+                    tag = session.publish(call.request.body, properties, exchange, routing_key)
+                    if tag != call.tag:  # the machine numbers publishes as the channel does
+                        raise IllegalTransition(f"publish {tag} numbered {call.tag} here")
                 else:
                     session.declare(action.queue)  # type: ignore[union-attr]
             except session.channel_errors as exc:  # the channel closed: reconnect
@@ -343,7 +342,7 @@ class ReplyListener:
             self._feed(self.machine.declare_failed(name, reason))
         session = self.session
         if session is not None:
-            session.pump.wake()  # the I/O thread publishes what went back to the outbox
+            session.wake()  # the I/O thread publishes what went back to the outbox
 
     # -- session events (called while reading, with the lock held) -------------------
 
@@ -358,6 +357,9 @@ class ReplyListener:
 
     def on_return(self, call_id: str, reason: str) -> None:
         self.machine.returned(call_id, reason)
+
+    def on_bad_reply(self, reason: str) -> None:
+        self.machine.router.count_undecodable(reason)
 
     def on_blocked(self, reason: str) -> None:
         self.machine.blocked(reason)

@@ -246,6 +246,14 @@ class ReplyRouter:
         call._settle(checked, None)
         return True
 
+    def count_undecodable(self, reason: str) -> None:
+        """A delivery to the reply queue that the transport could not decode: dropped."""
+        with self._lock:
+            self.stats.undecodable += 1
+        logger.warning("dropped a delivery to the reply queue: %s", reason)
+        if self.on_drop is not None:
+            self.on_drop("undecodable")
+
     def _reject(self, call: PendingCall, exc: RejectedReply) -> None:
         with self._lock:
             self.stats.rejected += 1

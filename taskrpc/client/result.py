@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from ..context import check_wait
 from ..exceptions import TimeoutError
 from ..middleware import run_hooks
 from .base import ResultLoader, no_result, read_reply
@@ -34,6 +35,7 @@ class AsyncResult(Generic[R]):
         load_result: ResultLoader | None,
         waiter: Callable[[PendingCall, float], bool] | None = None,
         timeout_error: Callable[[PendingCall], TimeoutError] | None = None,
+        queue: str | None = None,
     ) -> None:
         self._app = app
         self._call = call
@@ -44,6 +46,8 @@ class AsyncResult(Generic[R]):
         self._error: BaseException | None = None
         self.id = call.id
         self.task = call.task
+        #: The queue the request was sent to.
+        self.queue = queue
 
     def __repr__(self) -> str:
         state = "ready" if self._call.done else "pending"
@@ -56,7 +60,7 @@ class AsyncResult(Generic[R]):
         """
         return self._call.done or self._wait_for_call(0.0)
 
-    def get(self, timeout: float | None = None) -> R:
+    def get(self, timeout: float | None = None, *, allow_nested: bool = False) -> R:
         """Wait for the reply and return the result.
 
         Parameters:
@@ -68,8 +72,14 @@ class AsyncResult(Generic[R]):
                 until the call's deadline.
             RemoteError: The task failed; a subclass tells why (e.g. ``InvalidArguments``).
             ConnectionLost, ClientClosed: The reply can no longer arrive.
+            ConfigurationError: Called inside a task, for a call to a queue that task's
+                own worker serves (it could deadlock); ``allow_nested=True`` (or
+                ``Settings.allow_nested_waits``) allows it.
         """
         if self._value is _UNSET and self._error is None:
+            if not self._call.done:
+                allowed = allow_nested or self._app.settings.allow_nested_waits
+                check_wait(self.task, self.queue, allowed)
             self._wait(timeout)
             self._settle()
         if self._error is not None:

@@ -86,6 +86,7 @@ class Client(BaseClient):
             load_result,
             waiter=listener.wait,
             timeout_error=listener.timeout_error,
+            queue=queue or self.app.settings.default_queue,
         )
 
     def publish(

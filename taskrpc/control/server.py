@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from kombu import Consumer, Exchange, Producer, Queue
 
-from ..transport import connect
+from ..transport.legacy import connect_kombu as connect
 from . import messages
 from .state import WorkerState
 

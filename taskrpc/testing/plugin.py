@@ -94,7 +94,7 @@ def rpc_app(broker_url: str, unique_queue: str) -> Iterator[App]:
 
 @pytest.fixture
 def memory_app() -> Iterator[App]:
-    """An App on kombu's in-process ``memory://`` transport, with a per-test queue."""
+    """An App on the in-process ``memory://`` transport, with a per-test queue."""
     app = App(
         "test-memory",
         broker_url="memory://",

@@ -1,6 +1,9 @@
-"""The broker side: connections, topology, and the event pump that drives them."""
+"""The broker side: one transport interface, and its AMQP and in-process implementations.
 
-from .connection import connect, declare_task_queues, task_exchange, task_queue
-from .pump import EventPump
+See :mod:`taskrpc.transport.base` for the interface and how to drive it.
+"""
 
-__all__ = ["EventPump", "connect", "declare_task_queues", "task_exchange", "task_queue"]
+from .base import BadDelivery, Delivery, Returned, Transport
+from .connection import connect, declare_task_queues
+
+__all__ = ["BadDelivery", "Delivery", "Returned", "Transport", "connect", "declare_task_queues"]

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+
+from .base import Returned, Transport
 
 #: RabbitMQ's pseudo-queue for direct reply-to: replies go straight to the consuming channel.
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
@@ -27,40 +28,37 @@ DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 PROBE_PREFIX = "taskrpc.direct-reply-probe."
 
 
-def learn_reply_to(channel: Any, timeout: float = 10.0) -> str:
-    """The full direct reply-to name of ``channel``, a py-amqp channel that consumes
-    ``amq.rabbitmq.reply-to`` and is not in publisher-confirm mode.
+def learn_reply_to(transport: Transport, timeout: float = 10.0) -> str:
+    """The full direct reply-to name of ``transport``'s channel, which consumes
+    ``amq.rabbitmq.reply-to`` and is not in publisher-confirm mode yet.
 
     Raises:
         TimeoutError: The broker did not return the probe within ``timeout`` seconds.
         RuntimeError: The returned probe carries no rewritten name (the channel does not
             consume ``amq.rabbitmq.reply-to``, or the broker is not RabbitMQ).
     """
-    import amqp
-
-    returned: list[Any] = []
+    returned: list[Returned] = []
     routing_key = PROBE_PREFIX + os.urandom(16).hex()
+    previous = transport.on_return
 
-    def on_return(exc: Exception, exchange: str, key: str, message: Any) -> None:
-        if key == routing_key:
+    def on_return(message: Returned) -> None:
+        if message.routing_key == routing_key:
             returned.append(message)
+        elif previous is not None:
+            previous(message)
 
-    handlers = channel.events["basic_return"]
-    handlers.add(on_return)
+    transport.on_return = on_return
     try:
-        probe = amqp.Message(b"", reply_to=DIRECT_REPLY_TO)
-        channel.basic_publish(probe, exchange="", routing_key=routing_key, mandatory=True)
+        properties = {"reply_to": DIRECT_REPLY_TO}
+        transport.publish(b"", properties, "", routing_key, mandatory=True)
         deadline = time.monotonic() + timeout
         while not returned:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("the broker did not return the direct reply-to probe")
-            try:
-                channel.connection.drain_events(timeout=left)
-            except TimeoutError:  # socket.timeout: loop to report it as ours
-                continue
+            transport.wait(left)
     finally:
-        handlers.discard(on_return)
+        transport.on_return = previous
     name = returned[0].properties.get("reply_to")
     if not isinstance(name, str) or not name.startswith(DIRECT_REPLY_TO + "."):
         raise RuntimeError(f"the broker gave no direct reply-to name (got {name!r})")

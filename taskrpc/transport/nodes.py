@@ -16,7 +16,7 @@ import random
 from collections.abc import Callable
 from typing import TypeVar
 
-from ..exceptions import BrokerError, ConfigurationError
+from ..exceptions import AuthenticationFailed, BrokerError, ConfigurationError
 from ..urls import mask_url, scrub, split_urls
 
 logger = logging.getLogger("taskrpc.transport")
@@ -89,11 +89,13 @@ class BrokerNodes:
             BrokerError: No node answered; the message names each node (masked) and why.
         """
         failures = []
+        refused = 0  # nodes that refused the credentials
         for index in self.order():
             url = self.urls[index]
             try:
                 connection = connect_one(url)
             except Exception as exc:  # any failure of one node: try the next
+                refused += _refused_login(exc)
                 reason = scrub(f"{type(exc).__name__}: {exc}", self.urls)
                 failures.append((mask_url(url), reason))
                 if len(self.urls) > 1:
@@ -108,9 +110,15 @@ class BrokerNodes:
                 )
             self.current, self._next = index, index
             return connection
+        kind = AuthenticationFailed if refused == len(failures) else BrokerError
         if len(failures) == 1:
-            raise BrokerError("cannot connect to {}: {}".format(*failures[0]))
-        raise BrokerError(
+            raise kind("cannot connect to {}: {}".format(*failures[0]))
+        raise kind(
             f"cannot connect to any of {len(failures)} broker nodes: "
             + "; ".join(f"{url} ({reason})" for url, reason in failures)
         )
+
+
+def _refused_login(exc: BaseException) -> bool:
+    """Whether a connection failed because the broker refused the credentials."""
+    return "ACCESS_REFUSED" in str(exc) or type(exc).__name__ == "AccessRefused"

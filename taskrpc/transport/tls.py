@@ -12,10 +12,9 @@ mistakes it was: an untrusted certificate, a host name the certificate does not 
 TLS to a plaintext port or plaintext to a TLS port, a client certificate refused.
 
 py-amqp decrypts whole TLS records (up to 16 KiB) while it asks for a few bytes at a
-time, so frames may wait inside the TLS layer while the socket itself is not readable:
-:func:`pending` says so, and every ``select`` on the socket must look at it first, as it
-does at the read-ahead buffer. :func:`install_read_ahead` has py-amqp read up to
-``size`` decrypted bytes per call instead of the exact sizes it parses.
+time, so frames may wait inside the TLS layer while the socket itself is not readable;
+the read-ahead and that check live with py-amqp's other internals in
+:mod:`taskrpc.transport.compat`.
 """
 
 from __future__ import annotations
@@ -27,8 +26,6 @@ import ssl
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
-
-from amqp.transport import SSLTransport
 
 from ..exceptions import ConfigurationError
 from ..settings import Settings
@@ -219,32 +216,3 @@ def speaks_tls(host: str, port: int, timeout: float) -> bool:
         return str(exc.reason or "").upper() not in _NOT_TLS
     except OSError:
         return False
-
-
-def install_read_ahead(transport: Any, size: int) -> bool:
-    """Have py-amqp's TLS transport read up to ``size`` decrypted bytes per call.
-
-    Its ``_read`` keeps the surplus in ``_read_buffer``, as the plain-TCP one does.
-    Returns whether it was done (not for other transports).
-    """
-    sock = getattr(transport, "sock", None)
-    if not isinstance(transport, SSLTransport) or not isinstance(sock, ssl.SSLSocket):
-        return False
-    if not hasattr(transport, "_quick_recv") or not hasattr(transport, "_read_buffer"):
-        return False
-    read = sock.read
-
-    def read_ahead(wanted: int) -> bytes:
-        return read(wanted if wanted > size else size)
-
-    transport._quick_recv = read_ahead
-    return True
-
-
-def pending(transport: Any) -> bool:
-    """Whether a TLS transport holds bytes not yet parsed: decrypted in the TLS layer, or
-    read ahead. ``False`` for other transports."""
-    sock = getattr(transport, "sock", None)
-    if not isinstance(sock, ssl.SSLSocket):
-        return False
-    return bool(getattr(transport, "_read_buffer", b"")) or sock.pending() > 0

@@ -8,10 +8,11 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import BrokerError, ConfigurationError
+from ..context import add_serving, remove_serving
+from ..exceptions import AuthenticationFailed, BrokerError, ConfigurationError
 from ..middleware import Middleware, run_hooks
 from ..queues import explain_refusal
-from ..transport import connect
+from ..transport import Transport, connect
 from ..transport.nodes import BrokerNodes
 from .consumer import ConsumeLoop
 from .executor import Job, execute
@@ -123,7 +124,12 @@ class Worker:
         Raises:
             BrokerError: The broker could not be reached at start.
         """
-        self.pool = make_pool(self.pool_kind, self.app, self.concurrency)
+        add_serving(self.queues)  # before the pool forks: its children see it too
+        try:
+            self.pool = make_pool(self.pool_kind, self.app, self.concurrency)
+        except BaseException:
+            remove_serving(self.queues)
+            raise
         self.started_at = time.time()
         control = self._start_control()
         run_hooks(self.middleware, "after_worker_boot", self)
@@ -134,6 +140,7 @@ class Worker:
             if control is not None:
                 control.stop()
             self.pool.shutdown(wait=True)
+            remove_serving(self.queues)
             logger.info("worker stopped")
 
     @property
@@ -201,6 +208,8 @@ class Worker:
         while not self._stopping:
             try:
                 connection = connect(settings, nodes)
+            except AuthenticationFailed:
+                raise  # a wrong user or password: retrying cannot fix it
             except BrokerError as exc:
                 attempt += 1
                 if not connected_once and attempt > policy.max_retries:
@@ -212,14 +221,14 @@ class Worker:
             try:
                 self._serve(connection)
                 return
-            except _refusals(connection) as exc:
+            except connection.refusal_errors as exc:
                 hint = explain_refusal(str(exc)) or (
                     "is a queue declared with other arguments, or a permission missing?"
                 )
                 raise ConfigurationError(
                     f"the broker refused the worker's setup ({exc}); {hint}"
                 ) from exc
-            except _recoverable_errors(connection) as exc:
+            except connection.recoverable_errors as exc:
                 self.connected = False
                 run_hooks(reversed(self.middleware), "after_connection_lost", self, exc)
                 logger.warning(
@@ -232,9 +241,9 @@ class Worker:
                 self._stop_event.wait(policy.delay(attempt))
             finally:
                 self._loop = None
-                _release_quietly(connection)
+                connection.close()
 
-    def _serve(self, connection: object) -> None:
+    def _serve(self, connection: Transport) -> None:
         assert self.pool is not None
         prefetch = self.prefetch
         if getattr(self.pool, "held", None) is not None:  # rate limits hold requests back
@@ -267,23 +276,3 @@ def _default_concurrency(pool: str) -> int:
         return os.cpu_count() or 1
     return 4
 
-
-def _recoverable_errors(connection: Any) -> tuple[type[BaseException], ...]:
-    """Errors after which reconnecting can help: the transport's, and socket errors."""
-    return (OSError, *connection.connection_errors, *connection.channel_errors)
-
-
-def _refusals(connection: Any) -> tuple[type[BaseException], ...]:
-    """Channel errors that retrying cannot fix (conflicting declarations, permissions)."""
-    from amqp import exceptions
-
-    if not connection.channel_errors:  # in-process transports have none of these
-        return ()
-    return (exceptions.PreconditionFailed, exceptions.AccessRefused, exceptions.NotAllowed)
-
-
-def _release_quietly(connection: object) -> None:
-    try:
-        connection.release()  # type: ignore[attr-defined]
-    except Exception:
-        pass

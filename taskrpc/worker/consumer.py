@@ -4,8 +4,9 @@ Everything that touches the connection happens in the loop's own thread. The del
 callback only appends to an inbox: it runs in the middle of reading the socket, and
 py-amqp's own ``basic_publish`` reads the socket too, so publishing from the callback
 re-entered it for the next prefetched message (with prefetch 100, ``RecursionError``).
-Replies are published and acks sent as frames of our own (:mod:`taskrpc.transport.publish`);
-answered requests are acked in batches, at the end of each pass of the loop.
+The loop talks only to the :class:`~taskrpc.transport.Transport` interface, so the
+in-process transport runs exactly this code. Answered requests are acked in batches, at
+the end of each pass of the loop.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import collections
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple
-
-from kombu import Connection, Consumer
+from typing import TYPE_CHECKING, Any
 
 from .. import delays
 from ..exceptions import BadRequest
@@ -30,9 +29,7 @@ from ..middleware import (
     run_hooks,
 )
 from ..security.signing import HEADER_KEY_ID, Envelope
-from ..transport import EventPump, declare_task_queues
-from ..transport.connection import is_virtual
-from ..transport.publish import acker, is_amqp_channel, publisher
+from ..transport import BadDelivery, Delivery, Transport, declare_task_queues
 from .admission import admit, refusal
 from .executor import Job
 from .poison import declare_dead_letters, delivery_count, settle_dead_letter
@@ -62,7 +59,7 @@ class ConsumeLoop:
     def __init__(
         self,
         app: App,
-        connection: Connection,
+        transport: Transport,
         pool: Pool,
         queues: list[str],
         prefetch: int,
@@ -73,21 +70,14 @@ class ConsumeLoop:
         self.pool = pool
         self._recent = recent
         self.rejections = rejections if rejections is not None else Rejections()
-        self.pump = EventPump(connection)
-        self._channel = connection.channel()
-        if is_amqp_channel(self._channel):
-            # Bodies stay bytes: py-amqp would try to decode each one by its content
-            # encoding, raising and catching an exception for our "binary".
-            self._channel.auto_decode = False
-        self._channel.basic_qos(0, prefetch, False)
-        self._publish = publisher(self._channel)
-        self._send_ack = acker(self._channel)
-        # kombu's in-process transports ignore ``multiple`` (and their tags are strings).
-        self._multiple_acks = not is_virtual(connection)
-        self._queues = declare_task_queues(self._channel, app.settings, queues)
-        self._queues += declare_dead_letters(self._channel, app.settings, queues)
+        self.transport = transport
+        transport.qos(prefetch)
+        transport.on_bad_delivery = self._on_bad_delivery
+        self._publish = transport.publish
+        self._send_ack = transport.ack
+        declare_task_queues(transport, app.settings, queues)
+        self._queues = list(queues) + declare_dead_letters(transport, app.settings, queues)
         self._consumer_tags: list[str] = []
-        self._consumer: Consumer | None = None
         self._inbox: collections.deque[Delivery] = collections.deque()
         self._completed: collections.deque[tuple[int, Outcome]] = collections.deque()
         self._in_flight: dict[int, Delivery] = {}
@@ -111,65 +101,35 @@ class ConsumeLoop:
         Safe from signal handlers and other threads.
         """
         self._stopping = True
-        self.pump.wake()
+        self.transport.wake()
 
     def run(self) -> None:
         """Consume until stopped and drained. Connection errors propagate to the caller."""
         self._consume()
         self._loop_thread = threading.get_ident()
-        try:
-            while True:
-                self._publish_completed()
-                if self._stopping:
-                    self._stop_consuming()
-                    if not self._in_flight:
-                        self._flush_acks()
-                        return
-                while self._start_jobs():
-                    self._publish_completed()  # the solo pool has finished them already
-                self._flush_acks()
-                startable = self._inbox and len(self._in_flight) < self.pool.size
-                self.pump.wait(0 if startable or self._completed else IDLE_WAIT)
-        finally:
-            self.pump.close()
+        while True:
+            self._publish_completed()
+            if self._stopping:
+                self._stop_consuming()
+                if not self._in_flight:
+                    self._flush_acks()
+                    return
+            while self._start_jobs():
+                self._publish_completed()  # the solo pool has finished them already
+            self._flush_acks()
+            startable = self._inbox and len(self._in_flight) < self.pool.size
+            self.transport.wait(0 if startable or self._completed else IDLE_WAIT)
 
     def _consume(self) -> None:
-        channel = self._channel
-        if is_amqp_channel(channel):
-            # py-amqp directly: kombu's message wrapper costs a few µs per request.
-            for queue in self._queues:
-                tag = channel.basic_consume(queue.name, callback=self._on_amqp_message)
-                self._consumer_tags.append(tag)
-        else:  # in-process transports
-            self._consumer = Consumer(channel, self._queues, on_message=self._on_kombu_message)
-            self._consumer.consume()
+        for queue in self._queues:
+            self._consumer_tags.append(self.transport.consume(queue, self._inbox.append))
 
-    def _on_kombu_message(self, message: Any) -> None:  # a kombu.Message
-        self._inbox.append(
-            Delivery(
-                message.delivery_tag,
-                message.body,
-                message.properties,
-                message.headers or {},
-                message.content_type,
-                message.content_encoding,
-                message.delivery_info,
-            )
-        )
-
-    def _on_amqp_message(self, message: Any) -> None:  # an amqp.Message
-        properties, info = message.properties, message.delivery_info
-        self._inbox.append(
-            Delivery(
-                info["delivery_tag"],
-                message.body,
-                properties,
-                properties.get("application_headers") or {},
-                properties.get("content_type"),
-                properties.get("content_encoding"),
-                info,
-            )
-        )
+    def _on_bad_delivery(self, bad: BadDelivery) -> None:
+        """The transport's hook: a delivery it could not decode, or too large to take."""
+        if bad.needs_settling:
+            self.on_bad_delivery(bad.delivery_tag, bad.reason)
+        else:  # a no-ack consumer's: nothing to reject
+            self.rejections.record(UNDECODABLE, bad.reason, delivery_tag=bad.delivery_tag)
 
     def _start_jobs(self) -> bool:
         started = False
@@ -185,7 +145,7 @@ class ConsumeLoop:
     def _reject(self, tag: Any, reason: str, detail: str) -> None:
         """Reject one delivery without requeue, now (before any ``multiple`` ack could
         cover its tag), then count and log it."""
-        self._channel.basic_reject(tag, requeue=False)
+        self.transport.reject(tag, requeue=False)
         self.rejections.record(reason, detail, delivery_tag=tag)
 
     def _start(self, message: Delivery) -> None:
@@ -247,7 +207,7 @@ class ConsumeLoop:
     def _on_done(self, tag: int, outcome: Outcome) -> None:  # any thread
         self._completed.append((tag, outcome))
         if threading.get_ident() != self._loop_thread:  # the loop itself needs no wake-up
-            self.pump.wake()
+            self.transport.wake()
 
     def _publish_completed(self) -> None:
         while self._completed:
@@ -294,10 +254,6 @@ class ConsumeLoop:
         tags, self._answered = self._answered, []
         if not tags:
             return
-        if not self._multiple_acks:
-            for tag in tags:
-                self._send_ack(tag, False)
-            return
         oldest = self._oldest_outstanding()
         below = [tag for tag in tags if tag < oldest]
         if below:
@@ -340,35 +296,21 @@ class ConsumeLoop:
         reply_properties["content_type"] = outcome.content_type
         reply_properties["content_encoding"] = outcome.content_encoding
         reply_properties["application_headers"] = headers
-        self._publish(outcome.body, reply_properties, "", reply_to, False)
+        self._publish(outcome.body, reply_properties, "", reply_to)
 
     def _stop_consuming(self) -> None:
         if self._cancelled:
             return
         self._cancelled = True
         for tag in self._consumer_tags:
-            self._channel.basic_cancel(tag)
-        if self._consumer is not None:
-            self._consumer.cancel()
+            self.transport.cancel(tag)
         for message in self._inbox:  # not started: give them to another worker now
-            self._channel.basic_reject(message.delivery_tag, requeue=True)
+            self.transport.reject(message.delivery_tag, requeue=True)
         requeued = len(self._inbox)
         self._inbox.clear()
         logger.info(
             "stopped consuming; finishing %d in flight, requeued %d", len(self._in_flight), requeued
         )
-
-
-class Delivery(NamedTuple):
-    """A request as received: the fields of kombu's ``Message`` that the loop reads."""
-
-    delivery_tag: Any
-    body: bytes
-    properties: dict[str, Any]
-    headers: dict[str, Any]
-    content_type: str | None
-    content_encoding: str | None
-    delivery_info: dict[str, Any]
 
 
 def _job_of(message: Delivery, app: App) -> Job:
@@ -377,8 +319,8 @@ def _job_of(message: Delivery, app: App) -> Job:
     task = headers.get(HEADER_TASK)
     deadline = headers.get(HEADER_DEADLINE)
     # A delayed request keeps the routing key it crossed the delay cascade with.
-    routing_key = delays.destination(str(message.delivery_info.get("routing_key") or ""))
-    redelivered = bool(message.delivery_info.get("redelivered"))
+    routing_key = delays.destination(message.routing_key or "")
+    redelivered = message.redelivered
     plain = not any(str(name).startswith("taskrpc-") for name in headers)
     bare = app.bare_task(routing_key) if plain else None  # a plain client, on a bare queue
     if bare is not None:

@@ -16,8 +16,6 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from kombu import Exchange, Queue
-
 from ..exceptions import PoisonRequest
 from ..messages import Outcome
 from ..queues import DEAD_LETTER_QUEUE_ARGUMENTS, dead_letters_needed
@@ -26,6 +24,7 @@ from .admission import admit, refusal
 if TYPE_CHECKING:
     from ..app import App
     from ..settings import Settings
+    from ..transport import Transport
     from .executor import Job
 
 logger = logging.getLogger("taskrpc.worker")
@@ -39,7 +38,7 @@ REASON_DELIVERY_LIMIT = "delivery_limit"
 SILENT = Outcome(ok=False, body=b"", content_type="")
 
 
-def declare_dead_letters(channel: Any, settings: Settings, queues: list[str]) -> list[Queue]:
+def declare_dead_letters(transport: Transport, settings: Settings, queues: list[str]) -> list[str]:
     """Declare the dead-letter exchange and queue if a queue of ``queues`` is quorum.
 
     Returns:
@@ -48,12 +47,10 @@ def declare_dead_letters(channel: Any, settings: Settings, queues: list[str]) ->
     if not dead_letters_needed(settings, queues):
         return []
     name = settings.dead_letter_queue
-    exchange = Exchange(name, type="fanout", durable=True)
-    queue = Queue(
-        name, exchange, routing_key="", durable=True, queue_arguments=DEAD_LETTER_QUEUE_ARGUMENTS
-    )(channel)
-    queue.declare()
-    return [queue]
+    transport.declare_exchange(name, "fanout", durable=True)
+    transport.declare_queue(name, durable=True, arguments=DEAD_LETTER_QUEUE_ARGUMENTS)
+    transport.bind_queue(name, name, "")
+    return [name]
 
 
 def delivery_count(headers: Mapping[str, Any], redelivered: bool) -> int:
@@ -83,9 +80,8 @@ def settle_dead_letter(app: App, message: Any, job: Job) -> tuple[Any, Outcome] 
         The delivery as the loop should keep it (its ``reply_to`` removed when nothing
         is to be answered) and the outcome to publish.
     """
-    info = getattr(message, "delivery_info", {}) or {}
     name = app.settings.dead_letter_queue
-    if not name or info.get("exchange") != name:
+    if not name or getattr(message, "exchange", None) != name:
         return None
     death = death_of(job.headers)
     if death is None or death[0] != REASON_DELIVERY_LIMIT:

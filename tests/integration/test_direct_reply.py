@@ -8,13 +8,12 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import amqp
 import pytest
-from kombu import Connection
 
-from taskrpc import App, InvalidArguments
+from taskrpc import App, InvalidArguments, Settings
 from taskrpc.messages import HEADER_PROTOCOL, HEADER_TASK
 from taskrpc.security.signing import Envelope, Signer, SigningKey
+from taskrpc.transport import Delivery, connect
 from taskrpc.transport.direct_reply import DIRECT_REPLY_TO, learn_reply_to
 
 pytestmark = pytest.mark.broker
@@ -93,13 +92,11 @@ def test_signed_calls_work_with_direct_reply_to(signed_apps):
 
 
 def _direct_caller(broker_url):
-    """A raw py-amqp channel consuming direct reply-to: (connection, channel, name, replies)."""
-    connection = Connection(broker_url, connect_timeout=5)
-    connection.connect()
-    channel = connection.connection.channel()
-    replies: list[amqp.Message] = []
-    channel.basic_consume(DIRECT_REPLY_TO, no_ack=True, callback=replies.append)
-    return connection, channel, learn_reply_to(channel), replies
+    """A bare transport consuming direct reply-to: (transport, transport, name, replies)."""
+    transport = connect(Settings(broker_url=broker_url))
+    replies: list[Delivery] = []
+    transport.consume(DIRECT_REPLY_TO, replies.append, no_ack=True)
+    return transport, transport, learn_reply_to(transport), replies
 
 
 def _signed_publish(channel, queue, *, signed_reply_to, published_reply_to, request_id):
@@ -110,24 +107,20 @@ def _signed_publish(channel, queue, *, signed_reply_to, published_reply_to, requ
         "request", "application/json", "binary", request_id, signed_reply_to, queue, headers
     )
     headers = {**headers, **signer.sign(body, envelope)}
-    message = amqp.Message(
-        body,
-        content_type="application/json",
-        content_encoding="binary",
-        correlation_id=request_id,
-        reply_to=published_reply_to,
-        application_headers=headers,
-    )
-    channel.basic_publish(message, exchange="taskrpc", routing_key=queue)
+    properties = {
+        "content_type": "application/json",
+        "content_encoding": "binary",
+        "correlation_id": request_id,
+        "reply_to": published_reply_to,
+        "application_headers": headers,
+    }
+    channel.publish(body, properties, "taskrpc", queue)
 
 
 def _reply_of(connection, replies):
     deadline = time.monotonic() + 10
     while not replies and time.monotonic() < deadline:
-        try:
-            connection.drain_events(timeout=0.5)
-        except TimeoutError:
-            pass
+        connection.wait(0.5)
     assert replies, "no reply"
     return json.loads(replies.pop().body)
 
@@ -151,5 +144,5 @@ def test_the_signature_still_binds_the_reply_address(signed_apps, broker_url, un
         publish(signed_reply_to=name, published_reply_to=name, request_id="2")
         assert _reply_of(connection, replies)["result"] == 5
     finally:
-        connection.release()
-        other[0].release()
+        connection.close()
+        other[0].close()

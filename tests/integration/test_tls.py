@@ -99,7 +99,7 @@ def failed_connect(url: str, **options) -> tuple[str, float]:
     settings = Settings(broker_url=url, connect_timeout=CONNECT_TIMEOUT, **options)
     started = time.monotonic()
     with pytest.raises(BrokerError) as caught:
-        connect(settings).release()
+        connect(settings).close()
     return str(caught.value), time.monotonic() - started
 
 
@@ -135,9 +135,9 @@ def test_a_client_certificate_signed_by_the_brokers_ca_is_accepted(tls_node, uni
     settings = Settings(broker_url=tls_node.url(), connect_timeout=CONNECT_TIMEOUT, **options)
     connection = connect(settings)
     try:
-        assert connection.connection.sock.getpeercert()["subject"]  # verified server cert
+        assert connection.sock.getpeercert()["subject"]  # verified server cert
     finally:
-        connection.release()
+        connection.close()
 
 
 def test_a_wrong_ca_fails_within_the_connect_timeout_and_says_so(tls_node):
@@ -163,7 +163,7 @@ def test_a_host_name_the_certificate_does_not_list_fails_and_says_so(tls_node):
     settings = Settings(
         broker_url=url, broker_tls_ca=str(tls_node.ca), broker_tls_verify_hostname=False
     )
-    connect(settings).release()
+    connect(settings).close()
     message, _ = failed_connect(
         url, broker_tls_ca=str(tls_node.other_ca), broker_tls_verify_hostname=False
     )

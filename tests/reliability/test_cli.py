@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -90,6 +91,15 @@ def test_call_reports_an_unreachable_broker_without_the_password(run):
 def test_worker_refuses_an_app_path_that_does_not_exist(run):
     done = run("worker", "no.such.module:app")
     assert done.returncode == EXIT_USAGE and "cannot import" in done.stderr
+
+
+def test_a_refused_password_exits_at_once_with_the_usage_code(run, broker_url):
+    wrong = broker_url.replace("guest:guest@", "guest:not-the-password@")
+    started = time.monotonic()
+    done = run("worker", "taskrpc.fibonacci:app", "--broker", wrong)
+    assert done.returncode == EXIT_USAGE, done.stderr
+    assert "ACCESS_REFUSED" in done.stderr and "not-the-password" not in done.stderr
+    assert "retrying (attempt" not in done.stderr and time.monotonic() - started < 30
 
 
 def test_worker_exits_with_the_broker_code_when_unreachable(run):

@@ -6,7 +6,7 @@ import pytest
 
 from taskrpc.exceptions import BadRequest
 from taskrpc.messages import Outcome
-from taskrpc.worker.consumer import Delivery
+from taskrpc.transport import Delivery
 from taskrpc.worker.recent import RecentReplies, fingerprint, reply_key
 
 OK = Outcome(ok=True, body=b'{"ok":true,"result":55,"error":null}', content_type="application/json")
@@ -20,7 +20,10 @@ def delivery(body: bytes = b'{"args":[10]}', task: str = "fib", **changes) -> De
         "headers": {"taskrpc-task": task},
         "content_type": "application/json",
         "content_encoding": "binary",
-        "delivery_info": {},
+        "exchange": "taskrpc",
+        "routing_key": "q",
+        "redelivered": False,
+        "consumer_tag": "c",
     }
     return Delivery(**{**fields, **changes})
 

@@ -1,0 +1,127 @@
+"""Every use of py-amqp's private parts, in one place, checked before it is relied on.
+
+taskrpc reaches under py-amqp's public API in three places, each for speed or safety:
+
+- **Read-ahead.** py-amqp asks the socket for exactly the bytes it parses next (three
+  ``recv`` calls per frame). We replace the transport's ``_quick_recv`` (plain TCP and
+  TLS alike) so each read asks for up to :data:`READ_AHEAD` bytes; py-amqp's ``_read``
+  keeps the extra in ``_read_buffer``. Frames may then wait in that buffer while the
+  socket is not readable, so :func:`buffered` must be consulted before every ``select``.
+  Over TLS, decrypted bytes may also wait inside the TLS layer (py-amqp decrypts whole
+  records): :func:`buffered` looks there too, read-ahead or not.
+- **The live transport.** ``Connection.transport`` is a property that silently
+  *reconnects* a closed connection; ``Connection._transport`` is ``None`` once closed, so
+  that is what we check before writing (:func:`raw_transport`).
+- **Frames.** We write encoded frames straight to the transport (:mod:`.frames`) and
+  replace the connection's inbound frame handler (:mod:`.inbound`).
+
+:func:`self_test` runs once per process, on the first connection: it checks that the
+attributes exist and that a read-ahead ``_read`` hands back exactly the bytes asked for,
+keeping the rest, over a socket pair. If anything is off (a py-amqp release that renamed
+or reworked them), read-ahead is turned off with one warning and py-amqp reads as it
+always did. The py-amqp range the suite runs on is pinned in ``setup.cfg``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import threading
+from typing import Any
+
+from amqp.transport import SSLTransport, TCPTransport
+
+logger = logging.getLogger("taskrpc.transport")
+
+#: Bytes py-amqp may read past the frame it parses. Small, since py-amqp slices its
+#: buffer on every read: 1 to 4 KiB measured fastest, 16 KiB already slower.
+READ_AHEAD = 4096
+
+_checked: bool | None = None
+_check_lock = threading.Lock()
+
+
+def raw_transport(connection: Any) -> Any:
+    """py-amqp's transport of ``connection``, or ``None`` once it is closed (never
+    reconnecting, unlike the public ``transport`` property)."""
+    return getattr(connection, "_transport", None)
+
+
+def read_ahead_enabled() -> bool:
+    """Whether the self-test passed (run on first use); read-ahead is off otherwise."""
+    global _checked
+    if _checked is None:
+        with _check_lock:
+            if _checked is None:
+                problem = self_test()
+                if problem:
+                    logger.warning(
+                        "py-amqp read-ahead is off (%s); taskrpc still works, a little "
+                        "slower: report your py-amqp version",
+                        problem,
+                    )
+                _checked = not problem
+    return _checked
+
+
+def self_test() -> str:
+    """Check what read-ahead relies on; return what is wrong, or ``""``."""
+    for name in ("_read", "_setup_transport", "read_frame"):
+        if not callable(getattr(TCPTransport, name, None)):
+            return f"TCPTransport.{name} is missing"
+    left, right = socket.socketpair()
+    try:
+        transport = TCPTransport.__new__(TCPTransport)
+        transport.sock = right
+        transport.connected = True
+        transport.raise_on_initial_eintr = True
+        transport._setup_transport()
+        if not hasattr(transport, "_quick_recv") or not hasattr(transport, "_read_buffer"):
+            return "TCPTransport has no _quick_recv/_read_buffer"
+        install_read_ahead(transport)
+        frame = b"\x08\x00\x00\x00\x00\x00\x00\xce"  # a heartbeat
+        left.sendall(frame * 3)
+        right.settimeout(2)
+        got = transport.read_frame()
+        if tuple(got[:2]) != (8, 0) or transport._read_buffer != frame * 2:
+            return "a read-ahead read did not keep the bytes past the frame"
+        if transport._read(8) != frame:
+            return "buffered bytes were not handed back in order"
+    except Exception as exc:  # anything at all: read-ahead is an optimisation
+        return f"self-test failed: {type(exc).__name__}: {exc}"
+    finally:
+        left.close()
+        right.close()
+    return ""
+
+
+def install_read_ahead(transport: Any) -> bool:
+    """Have a py-amqp transport read up to :data:`READ_AHEAD` bytes per call.
+
+    Returns whether it was done (unknown transports read as before).
+    """
+    sock = getattr(transport, "sock", None)
+    if sock is None or not hasattr(transport, "_quick_recv"):
+        return False
+    if type(transport) is TCPTransport:
+        read = sock.recv
+    elif isinstance(transport, SSLTransport) and isinstance(sock, ssl.SSLSocket):
+        read = sock.read
+    else:
+        return False
+
+    def read_ahead(size: int) -> bytes:
+        return read(size if size > READ_AHEAD else READ_AHEAD)
+
+    transport._quick_recv = read_ahead
+    return True
+
+
+def buffered(transport: Any) -> bool:
+    """Whether ``transport`` holds bytes not yet parsed: read ahead, or decrypted and
+    waiting in the TLS layer."""
+    if getattr(transport, "_read_buffer", None):
+        return True
+    sock = getattr(transport, "sock", None)
+    return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0

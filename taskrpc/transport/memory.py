@@ -1,0 +1,417 @@
+"""The in-process transport (``memory://``): a small broker inside the process, no polling.
+
+It keeps AMQP's semantics where taskrpc relies on them: direct and fanout exchanges and
+the default exchange, durable/exclusive/auto-delete queues, round-robin consumers, prefetch,
+ack (``multiple`` too), reject with or without requeue (``redelivered`` set), requeue of
+unacked messages when a transport closes, mandatory returns, publisher confirms and
+per-message ``expiration``. Not kept: persistence, priorities, dead-lettering.
+
+Each transport has an inbox of callbacks to run and a pipe that becomes readable when
+the inbox fills, so its owner waits in ``select`` like on a socket (and ``asyncio``'s
+``add_reader`` works too): a publish wakes the consumer's thread at once.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..exceptions import BrokerError
+from .base import BadDelivery, Delivery, OnConfirm, OnDelivery, Returned, Waker
+
+
+class ChannelError(Exception):
+    """A refused operation on the in-process broker (as AMQP's channel errors)."""
+
+
+@dataclass
+class _Message:
+    body: bytes
+    properties: dict[str, Any]
+    exchange: str
+    routing_key: str
+    expires: float = 0.0  # monotonic; 0: never
+    redelivered: bool = False
+
+
+@dataclass
+class _Consumer:
+    transport: InProcessTransport
+    tag: str
+    queue: str
+    no_ack: bool
+    callback: OnDelivery
+
+
+@dataclass
+class _Queue:
+    name: str
+    durable: bool
+    exclusive: InProcessTransport | None
+    auto_delete: bool
+    messages: collections.deque[_Message] = field(default_factory=collections.deque)
+    consumers: list[_Consumer] = field(default_factory=list)
+    had_consumer: bool = False
+
+
+class InProcessBroker:
+    """Queues and exchanges shared by every in-process transport of the process."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.queues: dict[str, _Queue] = {}
+        self.exchanges: dict[str, str] = {"": "direct"}
+        self.bindings: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
+        self._names = itertools.count(1)
+
+    def route(self, exchange: str, routing_key: str) -> list[_Queue]:
+        if exchange == "":
+            queue = self.queues.get(routing_key)
+            return [] if queue is None else [queue]
+        kind = self.exchanges.get(exchange)
+        if kind == "direct":
+            names = self.bindings.get((exchange, routing_key), set())
+        else:  # fanout: every binding; topic: the bindings whose pattern matches
+            names = {
+                name
+                for (source, pattern), bound in self.bindings.items()
+                if source == exchange and (kind == "fanout" or _topic_match(pattern, routing_key))
+                for name in bound
+            }
+        return [self.queues[name] for name in sorted(names) if name in self.queues]
+
+    def dispatch(self, queue: _Queue) -> None:
+        """Hand ``queue``'s messages to its consumers, round-robin, within prefetch."""
+        now = time.monotonic()
+        while queue.messages and queue.consumers:
+            for _ in range(len(queue.consumers)):
+                consumer = queue.consumers.pop(0)
+                queue.consumers.append(consumer)
+                if consumer.transport._has_room():
+                    break
+            else:
+                return  # every consumer is full
+            message = queue.messages.popleft()
+            if message.expires and message.expires <= now:
+                continue
+            consumer.transport._deliver(consumer, queue.name, message)
+
+    def delete_queue(self, queue: _Queue) -> None:
+        self.queues.pop(queue.name, None)
+        for names in self.bindings.values():
+            names.discard(queue.name)
+
+    def server_name(self) -> str:
+        return f"amq.gen-{next(self._names)}"
+
+
+#: The broker of ``memory://`` URLs.
+BROKER = InProcessBroker()
+
+
+class InProcessTransport(Waker):
+    """:class:`~taskrpc.transport.base.Transport` on the process's :data:`BROKER`."""
+
+    heartbeat = 0.0
+    recoverable_errors: tuple[type[BaseException], ...] = (OSError,)
+    refusal_errors: tuple[type[BaseException], ...] = (ChannelError,)
+
+    def __init__(self, broker: InProcessBroker = BROKER) -> None:
+        super().__init__()
+        self.on_confirm: OnConfirm | None = None
+        self.on_return: Callable[[Returned], None] | None = None
+        self.on_blocked: Callable[[str], None] | None = None
+        self.on_unblocked: Callable[[], None] | None = None
+        self.on_bad_delivery: Callable[[BadDelivery], None] | None = None
+        self._broker = broker
+        self._inbox: collections.deque[Callable[[], None]] = collections.deque()
+        self._signalled = False
+        self._in_r, self._in_w = os.pipe()
+        os.set_blocking(self._in_r, False)
+        os.set_blocking(self._in_w, False)
+        self._consumers: dict[str, _Consumer] = {}
+        self._unacked: dict[int, tuple[str, _Message]] = {}
+        self._tags = itertools.count(1)
+        self._consumer_tags = itertools.count(1)
+        self._prefetch = 0
+        self._confirming = False
+        self._published = 0
+        self._open = True
+
+    # -- topology ----------------------------------------------------------------------
+
+    def declare_exchange(self, name: str, kind: str = "direct", *, durable: bool = True) -> None:
+        if kind not in ("direct", "fanout", "topic"):
+            raise ChannelError(f"the in-process broker has no {kind!r} exchanges")
+        with self._broker.lock:
+            self._check_open()
+            if self._broker.exchanges.setdefault(name, kind) != kind:
+                raise ChannelError(f"exchange {name!r} exists with another type")
+
+    def declare_queue(
+        self,
+        name: str,
+        *,
+        durable: bool = True,
+        exclusive: bool = False,
+        auto_delete: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> str:
+        unsupported = _UNSUPPORTED.intersection(arguments or ())
+        if unsupported:
+            raise NotImplementedError(f"the in-process broker has no {sorted(unsupported)}")
+        broker = self._broker
+        with broker.lock:
+            self._check_open()
+            name = name or broker.server_name()
+            queue = broker.queues.get(name)
+            if queue is None:
+                owner = self if exclusive else None
+                broker.queues[name] = _Queue(name, durable, owner, auto_delete)
+            elif queue.exclusive is not None and queue.exclusive is not self:
+                raise ChannelError(f"queue {name!r} is exclusive to another connection")
+            elif queue.durable != durable:
+                raise ChannelError(f"queue {name!r} exists with durable={queue.durable}")
+            return name
+
+    def bind_queue(self, queue: str, exchange: str, routing_key: str) -> None:
+        with self._broker.lock:
+            self._check_open()
+            if exchange not in self._broker.exchanges:
+                raise ChannelError(f"no exchange {exchange!r}")
+            if queue not in self._broker.queues:
+                raise ChannelError(f"no queue {queue!r}")
+            self._broker.bindings[(exchange, routing_key)].add(queue)
+
+    def bind_exchange(self, destination: str, source: str, routing_key: str) -> None:
+        raise NotImplementedError("the in-process broker has no exchange-to-exchange bindings")
+
+    def qos(self, prefetch: int) -> None:
+        self._prefetch = prefetch
+
+    def confirm_select(self) -> None:
+        self._confirming, self._published = True, 0
+
+    # -- messages ----------------------------------------------------------------------
+
+    def consume(self, queue: str, callback: OnDelivery, *, no_ack: bool = False) -> str:
+        broker = self._broker
+        with broker.lock:
+            self._check_open()
+            target = broker.queues.get(queue)
+            if target is None:
+                raise ChannelError(f"no queue {queue!r}")
+            tag = f"ctag-{id(self):x}-{next(self._consumer_tags)}"
+            consumer = _Consumer(self, tag, queue, no_ack, callback)
+            self._consumers[tag] = consumer
+            target.consumers.append(consumer)
+            target.had_consumer = True
+            broker.dispatch(target)
+            return tag
+
+    def cancel(self, consumer_tag: str) -> None:
+        with self._broker.lock:
+            consumer = self._consumers.pop(consumer_tag, None)
+            if consumer is not None:
+                self._detach(consumer)
+
+    def publish(
+        self,
+        body: bytes,
+        properties: Mapping[str, Any],
+        exchange: str,
+        routing_key: str,
+        *,
+        mandatory: bool = False,
+    ) -> int:
+        message = _Message(bytes(body), _copy(properties), exchange, routing_key)
+        expiration = properties.get("expiration")
+        if expiration:
+            message.expires = time.monotonic() + int(expiration) / 1000
+        broker = self._broker
+        with broker.lock:
+            self._check_open()
+            queues = broker.route(exchange, routing_key)
+            for queue in queues:
+                if len(queues) > 1:
+                    message = _Message(**{**message.__dict__, "properties": _copy(properties)})
+                queue.messages.append(message)
+                broker.dispatch(queue)
+            if not queues and mandatory:
+                returned = Returned(312, "NO_ROUTE", exchange, routing_key, _copy(properties))
+                self._post(lambda: self.on_return and self.on_return(returned))
+            if not self._confirming:
+                return 0
+            self._published += 1
+            sequence = self._published
+            self._post(lambda: self.on_confirm and self.on_confirm(sequence, False, True))
+            return sequence
+
+    def ack(self, delivery_tag: int, multiple: bool = False) -> None:
+        with self._broker.lock:
+            tags = [t for t in self._unacked if t <= delivery_tag] if multiple else [delivery_tag]
+            self._settle(tags, requeue=False)
+
+    def reject(self, delivery_tag: int, requeue: bool) -> None:
+        with self._broker.lock:
+            self._settle([delivery_tag], requeue=requeue)
+
+    # -- input ---------------------------------------------------------------------------
+
+    def fileno(self) -> int:
+        self._check_open()
+        return self._in_r
+
+    def buffered(self) -> bool:
+        return bool(self._inbox)
+
+    def drain(self, *, until: Callable[[], bool] | None = None, limit: int = 0) -> None:
+        self._check_open()
+        with self._broker.lock:
+            self._signalled = False
+            try:
+                while os.read(self._in_r, 4096):
+                    pass
+            except OSError:  # empty
+                pass
+        count = 0
+        while self._inbox:
+            self._inbox.popleft()()
+            count += 1
+            if count == limit or (until is not None and until()):
+                break
+        if self._inbox:  # stopped early: keep the pipe readable for the next select
+            with self._broker.lock:
+                self._signal()
+
+    def close(self) -> None:
+        broker = self._broker
+        with broker.lock:
+            if not self._open:
+                return
+            self._open = False
+            for consumer in list(self._consumers.values()):
+                self._detach(consumer)
+            self._consumers.clear()
+            self._settle(sorted(self._unacked), requeue=True)
+            for queue in list(broker.queues.values()):
+                if queue.exclusive is self:
+                    broker.delete_queue(queue)
+        self._stop_waking()
+        for fd in (self._in_r, self._in_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    # -- under the broker's lock ---------------------------------------------------------
+
+    def _has_room(self) -> bool:
+        return not self._prefetch or len(self._unacked) < self._prefetch
+
+    def _deliver(self, consumer: _Consumer, queue: str, message: _Message) -> None:
+        tag = next(self._tags)
+        if not consumer.no_ack:
+            self._unacked[tag] = (queue, message)
+        properties = message.properties
+        delivery = Delivery(
+            tag,
+            message.body,
+            properties,
+            properties.get("application_headers") or {},
+            properties.get("content_type"),
+            properties.get("content_encoding"),
+            message.exchange,
+            message.routing_key,
+            message.redelivered,
+            consumer.tag,
+        )
+        callback = consumer.callback
+        self._post(lambda: callback(delivery))
+
+    def _settle(self, tags: list[int], *, requeue: bool) -> None:
+        broker, touched = self._broker, {}
+        for tag in tags:
+            entry = self._unacked.pop(tag, None)
+            if entry is None:
+                continue
+            name, message = entry
+            queue = broker.queues.get(name)
+            if queue is not None:
+                touched[name] = queue
+                if requeue:
+                    message.redelivered = True
+                    queue.messages.appendleft(message)
+        for consumer in self._consumers.values():  # room freed: more for our consumers
+            queue = broker.queues.get(consumer.queue)
+            if queue is not None:
+                touched[queue.name] = queue
+        for queue in touched.values():
+            broker.dispatch(queue)
+
+    def _detach(self, consumer: _Consumer) -> None:
+        broker = self._broker
+        queue = broker.queues.get(consumer.queue)
+        if queue is None:
+            return
+        if consumer in queue.consumers:
+            queue.consumers.remove(consumer)
+        if queue.auto_delete and queue.had_consumer and not queue.consumers:
+            broker.delete_queue(queue)
+
+    def _post(self, event: Callable[[], None]) -> None:
+        self._inbox.append(event)
+        self._signal()
+
+    def _signal(self) -> None:
+        if self._signalled or not self._open:
+            return
+        self._signalled = True
+        try:
+            os.write(self._in_w, b"\0")
+        except OSError:
+            pass
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise ConnectionError("the in-process connection is closed")
+
+
+#: Queue arguments the in-process broker cannot honour (others, such as the queue type,
+#: change nothing it does).
+_UNSUPPORTED = frozenset({"x-message-ttl", "x-dead-letter-exchange", "x-expires"})
+
+
+def _topic_match(pattern: str, key: str) -> bool:
+    """AMQP topic matching: ``*`` is one word, ``#`` zero or more."""
+    return _match(pattern.split("."), key.split("."))
+
+
+def _match(pattern: list[str], words: list[str]) -> bool:
+    if not pattern:
+        return not words
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(_match(rest, words[i:]) for i in range(len(words) + 1))
+    return bool(words) and head in ("*", words[0]) and _match(rest, words[1:])
+
+
+def _copy(properties: Mapping[str, Any]) -> dict[str, Any]:
+    copied = dict(properties)
+    headers = copied.get("application_headers")
+    if headers is not None:
+        copied["application_headers"] = dict(headers)
+    return copied
+
+
+def connect_in_process(url: str) -> InProcessTransport:
+    """A transport on the in-process broker (``memory://`` URLs; the rest is ignored)."""
+    if not url.startswith("memory://"):
+        raise BrokerError(f"not an in-process URL: {url}")
+    return InProcessTransport()
