@@ -94,7 +94,10 @@ class AsyncCall(Generic[R]):
                     f"no reply for {self.task} [{self.id}]: {timeout:g} s elapsed{dropped}"
                 ) from None
             except asyncio.CancelledError:
+                # Ends the call: a late reply counts as unknown, and a call the I/O
+                # thread has not submitted yet is never sent.
                 self._client._router.discard(call.id)
+                call._settle(None, asyncio.CancelledError())
                 raise
         decoded, error = call.outcome()
         if error is not None:

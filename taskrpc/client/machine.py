@@ -240,8 +240,10 @@ class ClientMachine:
         """
         if self.state == CLOSED:
             raise ClientClosed("client is closed")
-        if call.state != QUEUED or call.publishes or call.id in self._outbox or call.done:
+        if call.state != QUEUED or call.publishes or call.id in self._outbox:
             raise IllegalTransition(f"call {call.id} submitted twice")
+        if call.done:  # given up (cancelled) before it reached the machine: never sent
+            return []
         self.router.add(call)
         if self.state == READY and not self._outbox:
             return self._send(call, now)

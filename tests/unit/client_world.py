@@ -107,6 +107,12 @@ class World:
             self.submit(self.inbox.pop(0))
         self.run(self.machine.flush(self.now))
 
+    def cancel(self, call: PendingCall) -> None:
+        """The caller gives up (asyncio's cancel): the call ends now, wherever it is."""
+        self.router.discard(call.id)
+        if not call.done:
+            call._settle(None, RuntimeError("cancelled"))
+
     # -- the connection -------------------------------------------------------------
 
     def connect(self) -> None:

@@ -207,6 +207,17 @@ def test_submitting_a_call_twice_is_refused():
         world.submit(call)
 
 
+def test_a_call_cancelled_before_it_reached_the_machine_is_never_sent():
+    world = World()
+    world.connect()
+    call = world.new_call()
+    world.hand_over(call)
+    world.cancel(call)
+    world.drain_inbox()
+    assert not world.sent and world.settles[call.id] == 1
+    world.finish()
+
+
 @pytest.mark.parametrize(
     "events",
     [["connected", "connected"], ["unblocked_while_connecting"], ["close", "connected"]],

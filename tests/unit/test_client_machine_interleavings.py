@@ -23,6 +23,7 @@ EVENTS = st.one_of(
     st.tuples(st.just("nack"), st.none(), st.integers(0, 5)),
     st.tuples(st.just("return"), st.none(), st.integers(0, 5)),
     st.tuples(st.just("reply"), st.none(), st.integers(0, 30)),
+    st.tuples(st.just("cancel"), st.none(), st.integers(0, 30)),
     st.tuples(st.just("block"), st.none(), st.none()),
     st.tuples(st.just("unblock"), st.none(), st.none()),
     st.tuples(st.just("tick"), st.none(), st.sampled_from([0.01, 0.5, 2.0])),
@@ -56,6 +57,8 @@ def apply(world: World, event: tuple) -> None:  # noqa: C901 - one branch per ev
         world.machine.returned(call.id, "NO_ROUTE")
     elif kind == "reply" and world.calls:
         world.reply(world.calls[value % len(world.calls)])
+    elif kind == "cancel" and world.calls:
+        world.cancel(world.calls[value % len(world.calls)])
     elif kind == "block" and state == READY:
         world.machine.blocked("low on memory")
     elif kind == "unblock" and state == BLOCKED:
