@@ -130,7 +130,7 @@ nitpick_ignore_regex = [
     ("py:.*", "|".join(name for name in dir(builtins) if not name.startswith("_"))),
     ("py:.*", r"None|Ellipsis|NoneType"),
     # Type variables and ParamSpec components in generic signatures.
-    ("py:.*", r"(taskrpc\.[\w.]+\.)?(P|R|F)(\.args|\.kwargs)?"),
+    ("py:.*", r"(taskrpc\.[\w.]+\.)?(P|R|F|T|TaskT|T_contra)(\.args|\.kwargs)?"),
 ]
 if not INTERSPHINX:
     nitpick_ignore_regex.append(("py:.*", r"(typing|collections\.abc)\.\w+"))

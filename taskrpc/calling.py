@@ -59,7 +59,7 @@ class CallOptions:
 
 
 class BoundCall(Generic[P, R]):
-    """A task with fixed call options; made by :meth:`Task.with_options`."""
+    """A task with fixed call options; made by :meth:`taskrpc.Task.with_options`."""
 
     def __init__(self, task: Task[P, R], options: CallOptions) -> None:
         self.task = task
@@ -69,7 +69,7 @@ class BoundCall(Generic[P, R]):
         return f"<BoundCall {self.task.name!r} {self.options}>"
 
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
-        """Send the request with these options; see :meth:`Task.delay`."""
+        """Send the request with these options; see :meth:`taskrpc.Task.delay`."""
         return self.task._send(args, kwargs, self.options)
 
     async def send_async(self, *args: P.args, **kwargs: P.kwargs) -> AsyncCall[R]:
@@ -77,7 +77,7 @@ class BoundCall(Generic[P, R]):
         return await self.task._send_async(args, kwargs, self.options)
 
     def publish(self, *args: P.args, **kwargs: P.kwargs) -> str:
-        """Send a fire-and-forget request with these options; see :meth:`Task.publish`."""
+        """Send a fire-and-forget request with these options (:meth:`taskrpc.Task.publish`)."""
         return self.task._publish(args, kwargs, self.options)
 
     async def publish_async(self, *args: P.args, **kwargs: P.kwargs) -> str:

@@ -238,6 +238,16 @@ class Codec:
         if self.signer is not None:
             self.signer.verify(_as_bytes(body), envelope, redelivered=redelivered)
 
+    def mark_answered(self, headers: Mapping[str, Any]) -> None:
+        """Record that a verified request was answered (its redelivery is a replay now);
+        a no-op without a signer."""
+        if self.signer is not None:
+            self.signer.mark_answered(headers)
+
+    def answered(self, headers: Mapping[str, Any]) -> bool:
+        """Whether a verified request was answered by this process already."""
+        return self.signer is not None and self.signer.answered(headers)
+
     def _loads(self, serializer: Any, body: bytes) -> Any:
         """Decode within the budgets: digits by the serializer (given this codec's
         budget), nesting by the parser where it enforces it, else checked here."""

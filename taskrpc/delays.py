@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .transport import Transport
 
-#: Levels of the cascade: delays up to ``2**LEVELS - 1`` ms (about 795 days).
+#: How many levels the cascade has; delays go up to ``2**LEVELS - 1`` ms (795 days).
 LEVELS = 36
 
 #: The longest delay, in seconds.

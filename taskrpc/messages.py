@@ -102,6 +102,9 @@ class Outcome:
     error_message: str | None = None
     #: Retries the worker made before this outcome.
     retries: int = 0
+    #: ``False`` for the refusal of a request that failed its checks before or at its
+    #: signature: a signing worker sends such a reply unsigned (see the security guide).
+    verified: bool = True
 
 
 def request_headers(task: str) -> dict[str, Any]:

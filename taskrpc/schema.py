@@ -22,7 +22,8 @@ def task_schema(task: Task[Any, Any]) -> dict[str, Any]:
     ``arguments`` is the schema of the arguments by name (``kwargs``); ``positional``
     names, in order, the parameters ``args`` may give instead. ``result`` is the schema of
     the result as the worker sends it. ``options`` are the task's own settings, ``None``
-    where the app's apply.
+    where the app's apply; ``throws`` names the exception types that are part of its
+    contract.
 
     Example:
         >>> from taskrpc.fibonacci import fib
@@ -46,6 +47,10 @@ def task_schema(task: Task[Any, Any]) -> dict[str, Any]:
             "bare": task.bare,
             "timeouts": _policy(task.timeouts),
             "retry": _policy(task.retry),
+            "priority": task.priority,
+            "rate_limit": task.rate_limit,
+            "ignore_result": task.ignore_result,
+            "throws": [_type_name(kind) for kind in task.throws],
         },
     }
 

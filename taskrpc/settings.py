@@ -67,7 +67,7 @@ class Settings:
     #: Largest message body, in bytes, a client sends or a worker accepts (also the most a
     #: compressed body may inflate to).
     max_message_size: int = 4 * 1024 * 1024
-    #: Decode budgets, checked before the expensive work (see the security guide): the
+    #: Decode budgets, checked before the expensive work (see the security guide); the
     #: most digits of integers longer than 4300 digits in one received body, in total
     #: (converting one costs the square of its digits; fib(100000) has 20,899), ...
     max_int_digits: int = 50_000
@@ -77,10 +77,10 @@ class Settings:
     #: ... how many AMQP headers a request may carry, and their total size in bytes.
     max_headers: int = 128
     max_header_bytes: int = 32 * 1024
-    #: Send task tracebacks in error replies. Off by default: a traceback shows file
+    #: Send task tracebacks in error replies. Off by default, since a traceback shows file
     #: paths, library versions and code to whoever can read the reply queue.
     send_tracebacks: bool = False
-    #: Validate task arguments strictly: no ``true`` for an ``int``, no ``"1"`` for an
+    #: Validate task arguments strictly, so no ``true`` for an ``int``, no ``"1"`` for an
     #: ``int`` or ``1`` for a ``str`` (top-level parameters of scalar types).
     strict_arguments: bool = False
     #: Serializers (names, comma-separated in the environment) a worker decodes requests
@@ -125,8 +125,8 @@ class Settings:
     #: sending, when this app knows the task; a wrong call fails there with the
     #: ``InvalidArguments`` the worker would have answered.
     check_arguments: bool = True
-    #: Extra prefetch of a worker that serves rate-limited tasks: up to this many
-    #: requests can wait there for their rate without holding up other tasks' requests.
+    #: The prefetch a worker adds when it serves rate-limited tasks, so that up to this
+    #: many requests can wait there for their rate without holding up other tasks'.
     rate_limit_headroom: int = 100
     #: The single-active-consumer queue whose token makes one ``taskrpc beat`` the
     #: leader; ``""``: ``taskrpc.beat.<app name>``.
@@ -172,6 +172,11 @@ class Settings:
         if self.delivery_limit < 1:
             raise ConfigurationError(
                 f"delivery_limit must be at least 1, got {self.delivery_limit}"
+            )
+        beat = self.broker_heartbeat
+        if beat != 0 and not (1 <= beat <= 65535 and float(beat).is_integer()):
+            raise ConfigurationError(  # AMQP counts heartbeats in whole seconds (a short)
+                f"broker_heartbeat must be 0 (off) or whole seconds from 1 to 65535, got {beat}"
             )
 
     def __repr__(self) -> str:

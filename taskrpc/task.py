@@ -279,8 +279,8 @@ class Task(FanOutMethods[P, R]):
         """Validate the arguments, run the function and return what it returned.
 
         This is what a worker does with a request. Coroutine functions run to completion
-        in a fresh event loop. ``strict``: see :meth:`Signature.validate
-        <taskrpc.signature.Signature.validate>`.
+        in a fresh event loop. ``strict``: see ``Signature.validate`` (in
+        ``taskrpc.signature``).
         """
         call_args, call_kwargs = self.signature.validate(args, kwargs, strict=strict)
         value = self.fn(*call_args, **call_kwargs)

@@ -56,6 +56,7 @@ class Cron:
     daylight-saving change skips does not run that day; one it repeats runs once.
 
     Example:
+        >>> from taskrpc.beat import Cron
         >>> Cron("30 7 * * 1-5", "Europe/Paris")  # weekdays at 7:30, Paris time
         Cron(expression='30 7 * * 1-5', timezone='Europe/Paris')
     """

@@ -18,6 +18,7 @@ new leader also sends the ticks that fell due while nobody led (at most
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -195,11 +196,15 @@ class Beat:
             timeout=None,
             request_id=request_id,
         )
+        # The tick is a taskrpc-* header: in the headers before they are signed.
+        request = dataclasses.replace(
+            request, base_headers={**request.base_headers, HEADER_TICK: tick}
+        )
         message = amqp.Message(
             request.body,
             content_type=request.content_type,
             content_encoding=request.content_encoding,
-            application_headers={**request.headers, HEADER_TICK: tick},
+            application_headers=request.headers,
             **request.properties,
         )
         exchange, routing_key = request.route(self.app.settings.exchange)

@@ -55,12 +55,13 @@ def demo(broker: str, loglevel: str) -> None:
         try:
             fib.delay(MAX_N + 1).get(timeout=10)
         except InvalidArguments as exc:
-            click.echo(f"  fib({MAX_N + 1}) refused by the worker: {exc.errors()[0]['msg']}")
+            reason = exc.errors()[0]["msg"]
+            click.echo(f"  fib({MAX_N + 1}) refused before it was sent: {reason}")
         else:
             click.echo("  expected a validation error", err=True)
             sys.exit(EXIT_TASK_FAILED)
     finally:
         worker.stop()
         app.close()
-    click.echo("done: every call went through the broker to the worker and back")
+    click.echo("done: every valid call went through the broker to the worker and back")
     sys.exit(EXIT_OK)

@@ -359,7 +359,7 @@ class ReplyListener:
         self.machine.returned(call_id, reason)
 
     def on_bad_reply(self, reason: str) -> None:
-        self.machine.router.count_undecodable(reason)
+        self.machine.router.drop_undecodable(reason)
 
     def on_blocked(self, reason: str) -> None:
         self.machine.blocked(reason)

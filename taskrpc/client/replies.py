@@ -170,7 +170,8 @@ class ReplyStats:
     duplicate: int = 0
     #: Replies to a pending call that failed verification or decoding (forged, garbled).
     rejected: int = 0
-    #: Deliveries to the reply queue the AMQP layer could not decode at all.
+    #: Messages in the reply queue the transport could not decode (or over the size
+    #: limit); dropped, and no call fails for them.
     undecodable: int = 0
 
 
@@ -246,11 +247,11 @@ class ReplyRouter:
         call._settle(checked, None)
         return True
 
-    def count_undecodable(self, reason: str) -> None:
-        """A delivery to the reply queue that the transport could not decode: dropped."""
+    def drop_undecodable(self, reason: str) -> None:
+        """Count and drop a message of the reply queue that could not be decoded."""
         with self._lock:
             self.stats.undecodable += 1
-        logger.warning("dropped a delivery to the reply queue: %s", reason)
+        logger.warning("dropped an undecodable reply: %s", reason)
         if self.on_drop is not None:
             self.on_drop("undecodable")
 

@@ -14,9 +14,9 @@
   Python's ``repr(float)``.
 * ``true``, ``false``, ``null``; arrays as ``[a,b]``.
 
-The headers ``taskrpc-deadline`` and ``taskrpc-signed-at`` are written as floats whatever
-their AMQP type (an integer ``1795769892`` as ``1795769892.0``), so that a reader whose
-AMQP library maps integers and doubles to one number type can rebuild the text.
+The time headers (``FLOAT_HEADERS``) are written as floats whatever their AMQP type
+(an integer ``1795769892`` as ``1795769892.0``), so that a reader whose AMQP library maps
+integers and doubles to one number type can rebuild the text.
 """
 
 from __future__ import annotations
@@ -26,8 +26,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-#: Headers whose value is always written in float form.
-FLOAT_HEADERS = frozenset({"taskrpc-deadline", "taskrpc-signed-at"})
+#: Headers whose value is always written in float form: the times, in seconds since the
+#: epoch (a deadline, when it was signed, when it was sent, a periodic request's tick).
+FLOAT_HEADERS = frozenset(
+    {"taskrpc-deadline", "taskrpc-signed-at", "taskrpc-sent-at", "taskrpc-tick"}
+)
 #: The header that carries the signature itself, never covered.
 SIGNATURE_HEADER = "taskrpc-signature"
 

@@ -9,7 +9,8 @@ headers themselves:
 * ``taskrpc-key-id``: which key signed it; receivers hold several keys during a rotation;
 * ``taskrpc-signed-at``: when, in seconds since the epoch; outside the window it is refused;
 * ``taskrpc-nonce``: a fresh id per signature; a request seen again within the window is
-  refused too, unless the broker marks it redelivered (a lost ack, not a replay);
+  refused too, unless the broker marks it redelivered and it was not answered yet (a
+  lost ack, not a replay; see :mod:`taskrpc.security.replay`);
 * ``taskrpc-signature``: the hex HMAC.
 
 Headers other than ``taskrpc-*`` are not covered.
@@ -17,11 +18,9 @@ Headers other than ``taskrpc-*`` are not covered.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import hashlib
 import hmac
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,6 +28,7 @@ from typing import Any
 
 from ..exceptions import BadSignature, ConfigurationError
 from .canonical import canonical_json, covered_fields
+from .replay import DEFAULT_CAPACITY, ReplayGuard
 
 #: Header naming the key that signed the message.
 HEADER_KEY_ID = "taskrpc-key-id"
@@ -91,7 +91,8 @@ class Signer:
         keys: Current key first; older keys still verify during a rotation.
         window: Seconds either side of now a signature stays valid.
         clock: Source of the time (tests pass their own).
-        remember: Request nonces remembered to refuse replays inside the window.
+        remember: Request nonces remembered at most to refuse replays within the window
+            (see :mod:`taskrpc.security.replay`).
 
     Example:
         >>> signer = Signer([SigningKey("k1", b"0123456789abcdef")], window=60)
@@ -106,7 +107,7 @@ class Signer:
         *,
         window: float = 300.0,
         clock: Callable[[], float] = time.time,
-        remember: int = 100_000,
+        remember: int = DEFAULT_CAPACITY,
     ) -> None:
         if not keys:
             raise ConfigurationError("a signer needs at least one key")
@@ -116,9 +117,7 @@ class Signer:
         self._keys = {key.id: key for key in keys}
         self.window = float(window)
         self._clock = clock
-        self._seen: collections.OrderedDict[str, float] = collections.OrderedDict()
-        self._remember = remember
-        self._lock = threading.Lock()
+        self.replays = ReplayGuard(self.window, remember)
 
     @classmethod
     def from_entries(cls, entries: Iterable[str] | str, *, window: float) -> Signer | None:
@@ -174,19 +173,24 @@ class Signer:
                 f"{envelope.kind} signed {now - signed_at:.0f} s from now, "
                 f"outside the {self.window:g} s window: a replay or a skewed clock"
             )
-        if envelope.kind == "request" and not redelivered:
-            self._check_fresh(str(headers.get(HEADER_NONCE)), now)
+        if envelope.kind == "request":
+            nonce = headers.get(HEADER_NONCE)
+            if not isinstance(nonce, str) or not nonce:
+                raise BadSignature(f"request has no valid {HEADER_NONCE} header")
+            self.replays.check(nonce, signed_at=signed_at, now=now, redelivered=redelivered)
 
-    def _check_fresh(self, nonce: str, now: float) -> None:
-        with self._lock:
-            seen = self._seen
-            while seen and (
-                next(iter(seen.values())) < now - self.window or len(seen) >= self._remember
-            ):
-                seen.popitem(last=False)
-            if nonce in seen:
-                raise BadSignature("request replayed: its nonce was seen within the window")
-            seen[nonce] = now
+    def mark_answered(self, headers: Mapping[str, Any]) -> None:
+        """Record that the verified request with these headers was answered."""
+        nonce, signed_at = headers.get(HEADER_NONCE), headers.get(HEADER_SIGNED_AT)
+        if isinstance(nonce, str) and isinstance(signed_at, (int, float)):
+            self.replays.mark_answered(nonce, signed_at)
+
+    def answered(self, headers: Mapping[str, Any]) -> bool:
+        """Whether the verified request with these headers was answered already."""
+        nonce, signed_at = headers.get(HEADER_NONCE), headers.get(HEADER_SIGNED_AT)
+        if not isinstance(nonce, str) or not isinstance(signed_at, (int, float)):
+            return False
+        return self.replays.answered(nonce, signed_at)
 
 
 def _mac(secret: bytes, body: bytes, envelope: Envelope) -> str:

@@ -6,6 +6,7 @@ has a ``reply_to``) and acknowledged like any other request, so it never comes b
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from typing import TYPE_CHECKING
@@ -23,18 +24,29 @@ logger = logging.getLogger("taskrpc.worker")
 
 
 def admit(app: App, job: Job) -> Outcome | None:
-    """``None`` if ``job`` may run, else the error reply refusing it."""
+    """``None`` if ``job`` may run, else the error reply refusing it.
+
+    A refusal here is of a request not verified (refused before or at its signature):
+    its reply is marked so, and a signing worker sends it unsigned.
+    """
     try:
         _check(app, job)
     except RemoteError as exc:
         # Logged (once, rate-limited) by the consume loop when it rejects the request.
         logger.debug("request %s [%s] refused: %s", job.task or "-", job.request_id, exc)
-        return refusal(app, job, exc)
+        error = exc
     except Exception as exc:  # a check that breaks must not stop the worker's loop
-        logger.exception("request %s [%s] could not be checked", job.task or "-", job.request_id)
+        logger.warning(
+            "request %s [%s] could not be checked: %s: %s",
+            job.task or "-",
+            job.request_id,
+            type(exc).__name__,
+            exc,
+        )
         error = BadRequest(f"request could not be checked: {exc}", type_name=type(exc).__name__)
-        return refusal(app, job, error)
-    return None
+    else:
+        return None
+    return dataclasses.replace(refusal(app, job, error), verified=False)
 
 
 def refusal(app: App, job: Job, error: RemoteError) -> Outcome:

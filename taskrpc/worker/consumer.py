@@ -197,6 +197,13 @@ class ConsumeLoop:
             self._observe(tag, job, SOURCE_CACHE)
             self._on_done(tag, cached)
             return
+        if job.redelivered and self.app.codec.answered(job.headers):  # and not in the cache
+            error = BadRequest(
+                "request replayed: this worker answered it already", type_name="BadSignature"
+            )
+            self._observe(tag, job, SOURCE_REFUSED)
+            self._on_done(tag, refusal(self.app, job, error))
+            return
         self._observe(tag, job, SOURCE_RUN)
         self.pool.submit(job, lambda outcome: self._on_done(tag, outcome))
 
@@ -213,6 +220,8 @@ class ConsumeLoop:
         while self._completed:
             tag, outcome = self._completed.popleft()
             message = self._in_flight.pop(tag)
+            if outcome.verified:
+                self.app.codec.mark_answered(message.headers)
             key = reply_key(message.properties)
             if key is not None and outcome.error_code != "bad_request":
                 # A refusal depends on the message alone: checking again is cheap, and a
@@ -292,7 +301,8 @@ class ConsumeLoop:
         )
         request_key = (message.headers or {}).get(HEADER_KEY_ID)
         key_id = request_key if isinstance(request_key, str) else None
-        headers.update(self.app.codec.sign(outcome.body, envelope, key_id=key_id))
+        if outcome.verified:  # an unverified request is never answered with a signature
+            headers.update(self.app.codec.sign(outcome.body, envelope, key_id=key_id))
         reply_properties["content_type"] = outcome.content_type
         reply_properties["content_encoding"] = outcome.content_encoding
         reply_properties["application_headers"] = headers

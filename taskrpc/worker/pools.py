@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import queue
 import signal
 import threading
 from collections.abc import Callable
@@ -45,28 +46,38 @@ class Pool(Protocol):
 
 
 class SoloPool:
-    """Runs each job inline, in the worker's own thread. No parallelism, least overhead.
+    """Runs one job at a time, in the thread that called :meth:`Worker.run
+    <taskrpc.Worker.run>`. No parallelism, least overhead.
 
-    Soft time limits apply when the worker runs in the main thread (SIGALRM); a hard
-    limit cannot be enforced without killing the worker itself.
+    The worker serves its connection from a thread of its own meanwhile (see
+    :meth:`run_jobs`), so heartbeats go on while a job runs. Soft time limits apply when
+    that thread is the main thread (SIGALRM); a hard limit cannot be enforced without
+    killing the worker itself.
     """
 
     size = 1
 
     def __init__(self, app: App, concurrency: int = 1) -> None:
         self._app = app
+        self._jobs: queue.SimpleQueue[tuple[Job, Done] | None] = queue.SimpleQueue()
         self._alarms = threading.current_thread() is threading.main_thread()
         if self._alarms:
             signal.signal(signal.SIGALRM, on_soft_limit)
 
     def submit(self, job: Job, done: Done) -> None:
-        if self._alarms:
-            done(run_with_soft_limit(self._app, job))
-        else:
-            done(execute(self._app, job))
+        self._jobs.put((job, done))
+
+    def run_jobs(self) -> None:
+        """Run submitted jobs, in this thread, until :meth:`shutdown`."""
+        while True:
+            item = self._jobs.get()
+            if item is None:
+                return
+            job, done = item
+            done(run_with_soft_limit(self._app, job) if self._alarms else execute(self._app, job))
 
     def shutdown(self, wait: bool = True) -> None:
-        pass
+        self._jobs.put(None)
 
 
 class ThreadPool:
@@ -121,4 +132,6 @@ def make_pool(kind: str, app: App, concurrency: int) -> Pool:
         ) from None
     from .ratelimit import rate_limited
 
-    return rate_limited(app, factory(app, concurrency), inline=kind == "solo")
+    # Not inline even for solo: its jobs run off the connection's thread, which must
+    # never wait for a rate (heartbeats).
+    return rate_limited(app, factory(app, concurrency), inline=False)

@@ -13,8 +13,12 @@ even after a failure.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import os
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,8 +40,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         if in_ci():
             pytest.fail(f"{reason}, and CI is set: cluster tests must not skip", pytrace=False)
         pytest.skip(reason)
-    with _PortsLock():
-        nodes = start_cluster(tmp_path_factory.mktemp("cluster"), NAMES, PORTS)
+    base = tmp_path_factory.mktemp("cluster")
+    with _PortsLock(), _watchdog(base):
+        nodes = start_cluster(base, NAMES, PORTS)
         try:
             yield Cluster(nodes)
         finally:
@@ -45,13 +50,51 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 node.remove()
 
 
+#: Run beside the tests: once the test process is gone (killed by a timeout, say, with no
+#: chance to tear down), kill the nodes' Erlang VMs, found by their pid files.
+_WATCHDOG = """
+import glob, os, signal, sys, time
+owner, base = int(sys.argv[1]), sys.argv[2]
+while True:
+    try:
+        os.kill(owner, 0)
+    except ProcessLookupError:
+        break
+    time.sleep(1)
+for path in glob.glob(os.path.join(base, "*", "rabbitmq.pid")):
+    try:
+        os.kill(int(open(path).read().strip()), signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
+"""
+
+
+@contextlib.contextmanager
+def _watchdog(base: Path) -> Iterator[None]:
+    """Make sure the nodes die with this test process, even if it cannot tear down."""
+    watcher = subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(base)],
+        start_new_session=True,  # a signal to the tests' process group spares it
+    )
+    try:
+        yield
+    finally:
+        watcher.kill()
+        watcher.wait(10)
+
+
 class _PortsLock:
     """Holds an exclusive lock on the cluster's ports, so that two test sessions on one
-    machine (say, two checkouts) take turns instead of starting nodes on the same ports."""
+    machine (say, two checkouts) take turns instead of starting nodes on the same ports.
 
-    def __init__(self, wait: float = 240.0) -> None:
+    Once it holds the lock it also waits, briefly, for the ports to be free: nodes there
+    then belong to no session that takes the lock, e.g. left by a run killed without
+    tear-down (before the watchdog existed); it fails saying so rather than using them.
+    """
+
+    def __init__(self, wait: float = 240.0, stale_wait: float = 60.0) -> None:
         self._path = Path(tempfile.gettempdir()) / f"taskrpc-cluster-{PORTS[0]}.lock"
-        self._wait = wait
+        self._wait, self._stale_wait = wait, stale_wait
 
     def __enter__(self) -> None:
         self._file = self._path.open("w")
@@ -59,28 +102,28 @@ class _PortsLock:
         while True:
             try:
                 fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                if not any(_listening(port) for port in PORTS):
-                    return
-                fcntl.flock(self._file, fcntl.LOCK_UN)  # nodes of a session without the lock
-                raise BlockingIOError
+                break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    self._file.close()
-                    pytest.fail(
-                        f"ports {PORTS} stayed taken by another test session ({self._path})"
-                    )
+                    self._fail(f"another test session held {self._path} for {self._wait:g} s")
                 time.sleep(1)
+        deadline = time.monotonic() + self._stale_wait
+        while any(_listening(port) for port in PORTS):
+            if time.monotonic() > deadline:
+                self._fail(
+                    f"ports {PORTS} are taken by nodes no test session owns (left by a run "
+                    f"killed before tear-down?): stop them with 'rabbitmqctl -n "
+                    f"{NAMES[0]}@localhost stop' (and the others), or run on other ports "
+                    "with TASKRPC_TEST_CLUSTER_PORT=5711"
+                )
+            time.sleep(1)
+
+    def _fail(self, reason: str) -> None:
+        self._file.close()
+        pytest.fail(reason, pytrace=False)
 
     def __exit__(self, *exc_info: object) -> None:
         self._file.close()  # releases the lock
-
-
-@pytest.fixture
-def healthy(cluster: Cluster) -> Cluster:
-    """The cluster with all three nodes running and clustered (restarting any a test left
-    down)."""
-    cluster.heal()
-    return cluster
 
 
 def _listening(port: int) -> bool:
@@ -89,3 +132,11 @@ def _listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+@pytest.fixture
+def healthy(cluster: Cluster) -> Cluster:
+    """The cluster with all three nodes running and clustered (restarting any a test left
+    down)."""
+    cluster.heal()
+    return cluster

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import threading
 import time
 import uuid
@@ -18,8 +19,11 @@ from taskrpc import App, Settings
 from taskrpc.queues import queue_arguments
 from taskrpc.testing.rabbitnode import RabbitNode
 
-NAMES = ["taskrpc-c1", "taskrpc-c2", "taskrpc-c3"]
-PORTS = [5701, 5702, 5703]
+#: The cluster's first AMQP port: 5701 (this project's assignment), or another to run
+#: beside a session that holds those (``TASKRPC_TEST_CLUSTER_PORT``; 5711 and up).
+FIRST_PORT = int(os.environ.get("TASKRPC_TEST_CLUSTER_PORT", "5701"))
+PORTS = [FIRST_PORT, FIRST_PORT + 1, FIRST_PORT + 2]
+NAMES = [f"taskrpc-c{i}" if FIRST_PORT == 5701 else f"taskrpc-c{i}-{FIRST_PORT}" for i in (1, 2, 3)]
 
 #: Heartbeat of every client and worker in these tests (seconds): a lost node is noticed
 #: within a few seconds even when its socket does not close.

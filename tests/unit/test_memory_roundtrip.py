@@ -55,4 +55,4 @@ def test_the_demo_command_runs_on_the_embedded_default():
     result = CliRunner().invoke(cli, ["demo"])
     assert result.exit_code == 0, result.output
     assert "fib(90) = 2880067194370816120" in result.output
-    assert "refused by the worker" in result.output
+    assert "refused before it was sent" in result.output

@@ -29,7 +29,12 @@ def move(point: Point, /, dx: Annotated[int, Field(ge=-10)] = 0, *, label: str =
     return point
 
 
-@app.task(name="many", retry=RetryPolicy(max_retries=2, retry_on=(ConnectionError,)))
+@app.task(
+    name="many",
+    retry=RetryPolicy(max_retries=2, retry_on=(ConnectionError,)),
+    rate_limit="10/s",
+    throws=(KeyError,),
+)
 def many(*values: float, **named: str) -> list[float] | None:
     return None
 
@@ -62,6 +67,8 @@ def test_the_schemas_are_those_pydantic_gives():
     assert many_["queue"] == "schema.default"
     assert many_["result"] == TypeAdapter(list[float] | None).json_schema(mode="serialization")
     assert many_["options"]["retry"]["retry_on"] == ["ConnectionError"]
+    assert (many_["options"]["rate_limit"], many_["options"]["throws"]) == ("10/s", ["KeyError"])
+    assert moved["options"]["priority"] is None and moved["options"]["ignore_result"] is False
 
 
 def test_a_client_can_validate_calls_with_them():
@@ -92,3 +99,14 @@ def test_an_unknown_task_is_a_usage_error():
     code, output = run("tests.unit.test_schema:app", "--task", "nope")
     assert code == EXIT_USAGE
     assert "no task 'nope'" in output and "many, move" in output
+
+
+def test_the_protocol_page_shows_what_the_command_prints():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "protocol.rst").read_text()
+    shown = page.split("$ taskrpc schema taskrpc.fibonacci:app --task fib\n", 1)[1]
+    shown = shown.split("\n\n", 1)[0]
+    code, output = run("taskrpc.fibonacci:app", "--task", "fib")
+    assert code == EXIT_OK
+    assert json.loads(shown) == json.loads(output)

@@ -113,7 +113,7 @@ def test_a_request_seen_twice_is_a_replay_unless_redelivered():
     clock.now += 61  # past the window: refused for its age now, and forgotten
     with pytest.raises(BadSignature, match="window"):
         signer.verify(BODY, envelope)
-    assert len(signer._seen) == 1
+    assert len(signer.replays) == 1
 
 
 def test_replies_are_not_checked_for_replays():
@@ -123,11 +123,42 @@ def test_replies_are_not_checked_for_replays():
     signer.verify(BODY, reply)
 
 
-def test_the_replay_memory_is_bounded():
-    signer = Signer([NEW], remember=10)
-    for _ in range(50):
+def test_the_replay_memory_holds_the_whole_window_whatever_else_arrives():
+    clock = Clock()
+    signer = Signer([NEW], window=60, clock=clock)
+    first = signed(signer)
+    signer.verify(BODY, first)
+    for _ in range(5000):  # a flood of other valid requests does not push it out
+        clock.now += 0.01
         signer.verify(BODY, signed(signer))
-    assert len(signer._seen) <= 10
+    with pytest.raises(BadSignature, match="replayed"):
+        signer.verify(BODY, first)
+    clock.now += 61  # the window has passed for the first: forgotten, refused for its age
+    signer.verify(BODY, signed(signer))
+    assert len(signer.replays) < 5000
+
+
+def test_a_full_replay_memory_refuses_older_requests_rather_than_forget_them():
+    clock = Clock()
+    signer = Signer([NEW], window=60, clock=clock, remember=10)
+    old = signed(signer)
+    signer.verify(BODY, old)
+    for _ in range(20):  # five a second: the memory keeps the last two seconds
+        clock.now += 0.2
+        signer.verify(BODY, signed(signer))
+    assert len(signer.replays) <= 10
+    with pytest.raises(BadSignature, match="too long ago"):
+        signer.verify(BODY, old, redelivered=True)
+
+
+def test_a_redelivery_passes_until_the_request_is_answered():
+    signer = Signer([NEW])
+    envelope = signed(signer)
+    signer.verify(BODY, envelope)
+    signer.verify(BODY, envelope, redelivered=True)  # a lost ack: it may run again
+    assert not signer.answered(envelope.headers)
+    signer.mark_answered(envelope.headers)
+    assert signer.answered(envelope.headers)
 
 
 @pytest.mark.parametrize(
