@@ -82,6 +82,13 @@ class OutgoingRequest:
                 return delays.entry_exchange(milliseconds), key
         return default_exchange, self.queue
 
+    @property
+    def headers(self) -> dict[str, Any]:
+        """The headers as :meth:`amqp_properties` would publish them now (signed afresh)."""
+        reply_to = self.properties.get("reply_to") or ""
+        headers: dict[str, Any] = self.amqp_properties(reply_to, None)["application_headers"]
+        return headers
+
     def amqp_properties(self, reply_to: str, expiration_ms: int | None) -> dict[str, Any]:
         """The AMQP properties of one publish of this request, headers signed now.
 
