@@ -204,7 +204,8 @@ class AmqpTransport(Waker):
     # -- input ---------------------------------------------------------------------------
 
     def fileno(self) -> int:
-        return self._socket().fileno()
+        number: int = self._socket().fileno()
+        return number
 
     def buffered(self) -> bool:
         if self._plain:  # the hot path: read-ahead over plain TCP
