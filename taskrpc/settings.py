@@ -173,6 +173,11 @@ class Settings:
             raise ConfigurationError(
                 f"delivery_limit must be at least 1, got {self.delivery_limit}"
             )
+        beat = self.broker_heartbeat
+        if beat != 0 and not (1 <= beat <= 65535 and float(beat).is_integer()):
+            raise ConfigurationError(  # AMQP counts heartbeats in whole seconds (a short)
+                f"broker_heartbeat must be 0 (off) or whole seconds from 1 to 65535, got {beat}"
+            )
 
     def __repr__(self) -> str:
         shown = ", ".join(

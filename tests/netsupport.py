@@ -103,3 +103,67 @@ def wait_until(condition, timeout: float, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return bool(condition())
+
+
+class Call:
+    """One call of a :class:`CallStream`: when it started and ended, and how."""
+
+    __slots__ = ("started", "ended", "outcome", "pid", "error")
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.ended = 0.0
+        self.outcome = ""
+        self.pid = 0
+        self.error: BaseException | None = None
+
+
+class CallStream:
+    """Callers in threads, each calling ``echo_pid`` in a loop until stopped.
+
+    Every call records when it started and ended, which worker answered (its pid), and
+    its error if any; an answer carrying another call's value counts as ``"wrong"``.
+    """
+
+    def __init__(self, task, *, threads: int, deadline: float, pause: float) -> None:
+        self.task = task
+        self.deadline = deadline
+        self.pause = pause
+        self.calls: list[Call] = []
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(threads)
+        ]
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> CallStream:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(self.deadline + 30)
+
+    def _run(self, n: int) -> None:
+        from taskrpc import TaskRPCError
+
+        i = 0
+        while not self._stop.is_set():
+            i += 1
+            value = f"{n}-{i}"
+            call = Call(time.monotonic())
+            try:
+                pid, got = self.task.apply_async((value,), timeout=self.deadline).get(
+                    timeout=self.deadline + 10
+                )
+                call.pid, call.outcome = pid, "ok" if got == value else "wrong"
+            except TaskRPCError as exc:  # typed: allowed, if in time
+                call.outcome, call.error = "typed", exc
+            except Exception as exc:  # anything else is a bug
+                call.outcome, call.error = "untyped", exc
+            call.ended = time.monotonic()
+            with self._lock:
+                self.calls.append(call)
+            self._stop.wait(self.pause)

@@ -120,7 +120,7 @@ class Collector:
         self._previous[key] = (total, now)
         if previous is None or now <= previous[1]:
             return None
-        rate = (total - previous[0]) / (now - previous[1])
+        rate = float((total - previous[0]) / (now - previous[1]))
         return max(0.0, rate) if clamp else rate
 
     def _queues(

@@ -39,6 +39,10 @@ from ._link import Direction, Fault, Link, Pipe
 
 __all__ = ["Direction", "Fault", "FaultProxy", "Link"]
 
+# Defined in ._link (which needs them and is imported here); public, and documented, here.
+for _public in (Direction, Fault, Link):
+    _public.__module__ = __name__
+
 _T = TypeVar("_T")
 
 
@@ -61,6 +65,7 @@ class FaultProxy:
         self._port = port
         self._fault = Fault()
         self._links: list[Link] = []
+        self._handlers: set[asyncio.Task[None]] = set()
         self._server: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -229,6 +234,8 @@ class FaultProxy:
         for link in self.links:
             link.abort()
         await self._stop_listening()
+        if self._handlers:  # let each link's task see its end before the loop stops
+            await asyncio.wait(list(self._handlers), timeout=5)
 
     async def _on_client(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
@@ -248,8 +255,14 @@ class FaultProxy:
             client_writer.get_extra_info("peername"), up, down, abort=_abort, call=self._call
         )
         link.apply(self._fault)
-        self._links.append(link)
-        await link.run()
+        self._links = [*self.links, link]  # forget closed ones
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        try:
+            await link.run()
+        finally:
+            self._handlers.discard(task)
 
 
 def _abort(writer: asyncio.StreamWriter) -> None:

@@ -9,9 +9,11 @@ waits for) and its generic serializer costs some 15 µs more.
 
 from __future__ import annotations
 
+import logging
 import math
 import select
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,6 +24,12 @@ from ..settings import Settings
 from . import compat, tls
 from .base import BadDelivery, Delivery, OnConfirm, OnDelivery, Returned, Waker
 from .frames import encode_ack, encode_publish
+from .inbound import DeliveryReader
+
+logger = logging.getLogger("taskrpc.transport")
+
+#: Seconds a close waits for the broker's close-ok before dropping the socket anyway.
+CLOSE_TIMEOUT = 1.0
 
 #: Refusals no reconnection fixes.
 REFUSALS: tuple[type[BaseException], ...] = (
@@ -46,7 +54,7 @@ class AmqpTransport(Waker):
         self._kombu = Connection(
             url,
             connect_timeout=settings.connect_timeout,
-            heartbeat=settings.broker_heartbeat,
+            heartbeat=int(settings.broker_heartbeat),
             ssl=tls.ssl_options(settings, url),
         )
         try:
@@ -75,8 +83,15 @@ class AmqpTransport(Waker):
         self._read_ahead = compat.read_ahead_enabled() and compat.install_read_ahead(raw)
         self._plain = self._read_ahead and not tls.uses_tls(url)
         self._channel_id: int = channel.channel_id
+        self._reader = (
+            DeliveryReader(conn, channel.channel_id, settings.max_message_size, self._bad)
+            if compat.frames_enabled()
+            else None
+        )
         self._published = 0
         self._confirming = False
+        self._next_beat = 0.0  # when heartbeat_check next has work to do
+        self._dead = False  # heartbeats missed: close() drops the socket at once
 
     @property
     def sock(self) -> Any:
@@ -124,7 +139,13 @@ class AmqpTransport(Waker):
     # -- messages ----------------------------------------------------------------------
 
     def consume(self, queue: str, callback: OnDelivery, *, no_ack: bool = False) -> str:
-        def on_message(message: Any) -> None:  # an amqp.Message
+        if self._reader is not None:  # deliveries are read by .inbound
+            tag = f"taskrpc.{uuid.uuid4().hex}"
+            self._reader.add(tag, callback, no_ack)
+            self._channel.basic_consume(queue, tag, no_ack=no_ack, callback=_never)
+            return tag
+
+        def on_message(message: Any) -> None:  # an amqp.Message (py-amqp reads them)
             properties, info = message.properties, message.delivery_info
             callback(
                 Delivery(
@@ -145,6 +166,8 @@ class AmqpTransport(Waker):
 
     def cancel(self, consumer_tag: str) -> None:
         self._channel.basic_cancel(consumer_tag)
+        if self._reader is not None:
+            self._reader.remove(consumer_tag)
 
     def publish(
         self,
@@ -182,7 +205,8 @@ class AmqpTransport(Waker):
     # -- input ---------------------------------------------------------------------------
 
     def fileno(self) -> int:
-        return self._socket().fileno()
+        number: int = self._socket().fileno()
+        return number
 
     def buffered(self) -> bool:
         if self._plain:  # the hot path: read-ahead over plain TCP
@@ -205,22 +229,41 @@ class AmqpTransport(Waker):
                 return
 
     def heartbeat_check(self) -> None:
-        if self.heartbeat:
-            self._socket()
-            self._conn.heartbeat_tick()
-            self._next_beat = time.monotonic() + self.heartbeat / 4
+        if not self.heartbeat:
+            return
+        now = time.monotonic()
+        if now < self._next_beat:
+            return  # not due: called on every pass of a busy loop, so keep it cheap
+        self._socket()
+        try:
+            self._conn.heartbeat_tick()  # sends one if due; raises after two silent intervals
+        except amqp_errors.ConnectionForced:  # the link is dead: close without a word
+            self._dead = True
+            raise
+        self._next_beat = now + self.heartbeat / 4
 
     def heartbeat_due(self) -> float:
         if not self.heartbeat:
             return math.inf
-        return max(0.0, getattr(self, "_next_beat", 0.0) - time.monotonic())
+        return max(0.0, self._next_beat - time.monotonic())
 
     def close(self) -> None:
         self._stop_waking()
+        # A graceful close waits for the broker's close-ok, reading with no timeout: on a
+        # dead link (missed heartbeats, a partition) that wait would never end, and the
+        # owner would never get to fail or resend its calls.
+        sock = getattr(compat.raw_transport(self._conn), "sock", None)
         try:
+            if self._dead:
+                raise ConnectionError("heartbeats missed")
+            if sock is not None:
+                sock.settimeout(CLOSE_TIMEOUT)
             self._kombu.release()
         except Exception:  # already broken: nothing to tell the broker
-            pass
+            try:
+                self._conn.collect()  # drop the socket without another word
+            except Exception:
+                pass
 
     def _socket(self) -> Any:
         current = getattr(compat.raw_transport(self._conn), "sock", None)
@@ -244,6 +287,13 @@ class AmqpTransport(Waker):
             properties = dict(getattr(message, "properties", None) or {})
             self.on_return(Returned(int(code), str(exc), exchange, routing_key, properties))
 
+    def _bad(self, bad: BadDelivery) -> None:
+        if self.on_bad_delivery is not None:
+            self.on_bad_delivery(bad)
+        elif bad.needs_settling:  # the default: refused, not requeued (it would come back)
+            logger.warning("rejected delivery %s: %s", bad.delivery_tag, bad.reason)
+            self.reject(bad.delivery_tag, requeue=False)
+
     def _blocked(self, reason: str) -> None:
         if self.on_blocked is not None:
             self.on_blocked(str(reason))
@@ -251,3 +301,7 @@ class AmqpTransport(Waker):
     def _unblocked(self) -> None:
         if self.on_unblocked is not None:
             self.on_unblocked()
+
+
+def _never(message: Any) -> None:  # pragma: no cover - .inbound takes every delivery
+    raise AssertionError("py-amqp dispatched a delivery that .inbound should have read")

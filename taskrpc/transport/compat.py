@@ -12,14 +12,19 @@ taskrpc reaches under py-amqp's public API in three places, each for speed or sa
 - **The live transport.** ``Connection.transport`` is a property that silently
   *reconnects* a closed connection; ``Connection._transport`` is ``None`` once closed, so
   that is what we check before writing (:func:`raw_transport`).
-- **Frames.** We write encoded frames straight to the transport (:mod:`.frames`) and
-  replace the connection's inbound frame handler (:mod:`.inbound`).
+- **Frames.** We write encoded frames straight to the transport (:mod:`.frames`), and
+  wrap the connection's inbound frame handler (:func:`wrap_frame_handler`) so that
+  deliveries are read by :mod:`.inbound`, decoding properties with py-amqp's
+  ``decode_properties_basic`` (:func:`decode_properties`).
 
 :func:`self_test` runs once per process, on the first connection: it checks that the
 attributes exist and that a read-ahead ``_read`` hands back exactly the bytes asked for,
 keeping the rest, over a socket pair. If anything is off (a py-amqp release that renamed
 or reworked them), read-ahead is turned off with one warning and py-amqp reads as it
-always did. The py-amqp range the suite runs on is pinned in ``setup.cfg``.
+always did. :func:`frames_self_test` does the same for the frame handler and the
+properties decoder; if it fails, deliveries go through py-amqp's own handler (without
+per-delivery isolation), again with one warning. The py-amqp range the suite runs on is
+pinned in ``setup.cfg``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import ssl
 import threading
 from typing import Any
 
+from amqp.connection import Connection as AmqpConnection
 from amqp.transport import SSLTransport, TCPTransport
 
 logger = logging.getLogger("taskrpc.transport")
@@ -39,6 +45,7 @@ logger = logging.getLogger("taskrpc.transport")
 READ_AHEAD = 4096
 
 _checked: bool | None = None
+_frames_checked: bool | None = None
 _check_lock = threading.Lock()
 
 
@@ -112,7 +119,8 @@ def install_read_ahead(transport: Any) -> bool:
         return False
 
     def read_ahead(size: int) -> bytes:
-        return read(size if size > READ_AHEAD else READ_AHEAD)
+        data: bytes = read(size if size > READ_AHEAD else READ_AHEAD)
+        return data
 
     transport._quick_recv = read_ahead
     return True
@@ -125,3 +133,60 @@ def buffered(transport: Any) -> bool:
         return True
     sock = getattr(transport, "sock", None)
     return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+
+
+def frames_enabled() -> bool:
+    """Whether deliveries may be read by :mod:`.inbound` (self-tested on first use)."""
+    global _frames_checked
+    if _frames_checked is None:
+        with _check_lock:
+            if _frames_checked is None:
+                problem = frames_self_test()
+                if problem:
+                    logger.warning(
+                        "py-amqp's frame handler cannot be wrapped (%s): a delivery it cannot "
+                        "decode will drop the connection; report your py-amqp version",
+                        problem,
+                    )
+                _frames_checked = not problem
+    return _frames_checked
+
+
+def frames_self_test() -> str:
+    """Check what :mod:`.inbound` relies on; return what is wrong, or ``""``."""
+    handler = getattr(AmqpConnection, "on_inbound_frame", None)
+    if not isinstance(handler, property) or handler.fset is None:
+        return "Connection.on_inbound_frame is not a settable property"
+    from .frames import encode_properties
+
+    sample = {"content_type": "a/b", "application_headers": {"k": 1}, "correlation_id": "c"}
+    flags, values = encode_properties(sample)
+    try:
+        decoded = decode_properties(b"\0" * 12 + flags.to_bytes(2, "big") + values, 12)
+    except Exception as exc:
+        return f"decode_properties_basic failed: {type(exc).__name__}: {exc}"
+    if decoded != sample:
+        return f"decode_properties_basic gave {decoded!r}"
+    return ""
+
+
+def wrap_frame_handler(connection: Any, handler: Any) -> Any:
+    """Install ``handler(frame) -> bool`` as ``connection``'s inbound frame handler; return
+    py-amqp's, for the frames ``handler`` passes on."""
+    original = connection.on_inbound_frame
+    connection.on_inbound_frame = handler
+    return original
+
+
+def decode_properties(payload: bytes, offset: int) -> dict[str, Any]:
+    """The basic properties of a content header payload (flags at ``offset``).
+
+    Raises:
+        Exception: Whatever py-amqp raises on what it cannot decode.
+    """
+    from amqp.serialization import decode_properties_basic
+
+    properties, end = decode_properties_basic(payload, offset)
+    if end > len(payload):  # py-amqp slices past the end without noticing
+        raise ValueError(f"properties run {end - len(payload)} bytes past the content header")
+    return dict(properties)

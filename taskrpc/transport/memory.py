@@ -1,6 +1,6 @@
 """The in-process transport (``memory://``): a small broker inside the process, no polling.
 
-It keeps AMQP's semantics where taskrpc relies on them: direct and fanout exchanges and
+It keeps AMQP's semantics where taskrpc relies on them: direct, fanout and topic exchanges and
 the default exchange, durable/exclusive/auto-delete queues, round-robin consumers, prefetch,
 ack (``multiple`` too), reject with or without requeue (``redelivered`` set), requeue of
 unacked messages when a transport closes, mandatory returns, publisher confirms and
@@ -16,103 +16,23 @@ from __future__ import annotations
 import collections
 import itertools
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import BrokerError
 from .base import BadDelivery, Delivery, OnConfirm, OnDelivery, Returned, Waker
+from .membroker import (
+    BROKER,
+    UNSUPPORTED,
+    ChannelError,
+    InProcessBroker,
+    MemoryQueue,
+    StoredMessage,
+    Subscription,
+)
 
-
-class ChannelError(Exception):
-    """A refused operation on the in-process broker (as AMQP's channel errors)."""
-
-
-@dataclass
-class _Message:
-    body: bytes
-    properties: dict[str, Any]
-    exchange: str
-    routing_key: str
-    expires: float = 0.0  # monotonic; 0: never
-    redelivered: bool = False
-
-
-@dataclass
-class _Consumer:
-    transport: InProcessTransport
-    tag: str
-    queue: str
-    no_ack: bool
-    callback: OnDelivery
-
-
-@dataclass
-class _Queue:
-    name: str
-    durable: bool
-    exclusive: InProcessTransport | None
-    auto_delete: bool
-    messages: collections.deque[_Message] = field(default_factory=collections.deque)
-    consumers: list[_Consumer] = field(default_factory=list)
-    had_consumer: bool = False
-
-
-class InProcessBroker:
-    """Queues and exchanges shared by every in-process transport of the process."""
-
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self.queues: dict[str, _Queue] = {}
-        self.exchanges: dict[str, str] = {"": "direct"}
-        self.bindings: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
-        self._names = itertools.count(1)
-
-    def route(self, exchange: str, routing_key: str) -> list[_Queue]:
-        if exchange == "":
-            queue = self.queues.get(routing_key)
-            return [] if queue is None else [queue]
-        kind = self.exchanges.get(exchange)
-        if kind == "direct":
-            names = self.bindings.get((exchange, routing_key), set())
-        else:  # fanout: every binding; topic: the bindings whose pattern matches
-            names = {
-                name
-                for (source, pattern), bound in self.bindings.items()
-                if source == exchange and (kind == "fanout" or _topic_match(pattern, routing_key))
-                for name in bound
-            }
-        return [self.queues[name] for name in sorted(names) if name in self.queues]
-
-    def dispatch(self, queue: _Queue) -> None:
-        """Hand ``queue``'s messages to its consumers, round-robin, within prefetch."""
-        now = time.monotonic()
-        while queue.messages and queue.consumers:
-            for _ in range(len(queue.consumers)):
-                consumer = queue.consumers.pop(0)
-                queue.consumers.append(consumer)
-                if consumer.transport._has_room():
-                    break
-            else:
-                return  # every consumer is full
-            message = queue.messages.popleft()
-            if message.expires and message.expires <= now:
-                continue
-            consumer.transport._deliver(consumer, queue.name, message)
-
-    def delete_queue(self, queue: _Queue) -> None:
-        self.queues.pop(queue.name, None)
-        for names in self.bindings.values():
-            names.discard(queue.name)
-
-    def server_name(self) -> str:
-        return f"amq.gen-{next(self._names)}"
-
-
-#: The broker of ``memory://`` URLs.
-BROKER = InProcessBroker()
+__all__ = ["BROKER", "ChannelError", "InProcessBroker", "InProcessTransport"]
 
 
 class InProcessTransport(Waker):
@@ -135,8 +55,8 @@ class InProcessTransport(Waker):
         self._in_r, self._in_w = os.pipe()
         os.set_blocking(self._in_r, False)
         os.set_blocking(self._in_w, False)
-        self._consumers: dict[str, _Consumer] = {}
-        self._unacked: dict[int, tuple[str, _Message]] = {}
+        self._consumers: dict[str, Subscription] = {}
+        self._unacked: dict[int, tuple[str, StoredMessage]] = {}
         self._tags = itertools.count(1)
         self._consumer_tags = itertools.count(1)
         self._prefetch = 0
@@ -163,7 +83,7 @@ class InProcessTransport(Waker):
         auto_delete: bool = False,
         arguments: Mapping[str, Any] | None = None,
     ) -> str:
-        unsupported = _UNSUPPORTED.intersection(arguments or ())
+        unsupported = UNSUPPORTED.intersection(arguments or ())
         if unsupported:
             raise NotImplementedError(f"the in-process broker has no {sorted(unsupported)}")
         broker = self._broker
@@ -173,7 +93,7 @@ class InProcessTransport(Waker):
             queue = broker.queues.get(name)
             if queue is None:
                 owner = self if exclusive else None
-                broker.queues[name] = _Queue(name, durable, owner, auto_delete)
+                broker.queues[name] = MemoryQueue(name, durable, owner, auto_delete)
             elif queue.exclusive is not None and queue.exclusive is not self:
                 raise ChannelError(f"queue {name!r} is exclusive to another connection")
             elif queue.durable != durable:
@@ -207,8 +127,10 @@ class InProcessTransport(Waker):
             target = broker.queues.get(queue)
             if target is None:
                 raise ChannelError(f"no queue {queue!r}")
+            if target.exclusive is not None and target.exclusive is not self:
+                raise ChannelError(f"queue {queue!r} is exclusive to another connection")
             tag = f"ctag-{id(self):x}-{next(self._consumer_tags)}"
-            consumer = _Consumer(self, tag, queue, no_ack, callback)
+            consumer = Subscription(self, tag, queue, no_ack, callback)
             self._consumers[tag] = consumer
             target.consumers.append(consumer)
             target.had_consumer = True
@@ -230,7 +152,7 @@ class InProcessTransport(Waker):
         *,
         mandatory: bool = False,
     ) -> int:
-        message = _Message(bytes(body), _copy(properties), exchange, routing_key)
+        message = StoredMessage(bytes(body), _copy(properties), exchange, routing_key)
         expiration = properties.get("expiration")
         if expiration:
             message.expires = time.monotonic() + int(expiration) / 1000
@@ -240,7 +162,7 @@ class InProcessTransport(Waker):
             queues = broker.route(exchange, routing_key)
             for queue in queues:
                 if len(queues) > 1:
-                    message = _Message(**{**message.__dict__, "properties": _copy(properties)})
+                    message = StoredMessage(**{**message.__dict__, "properties": _copy(properties)})
                 queue.messages.append(message)
                 broker.dispatch(queue)
             if not queues and mandatory:
@@ -315,7 +237,7 @@ class InProcessTransport(Waker):
     def _has_room(self) -> bool:
         return not self._prefetch or len(self._unacked) < self._prefetch
 
-    def _deliver(self, consumer: _Consumer, queue: str, message: _Message) -> None:
+    def _deliver(self, consumer: Subscription, queue: str, message: StoredMessage) -> None:
         tag = next(self._tags)
         if not consumer.no_ack:
             self._unacked[tag] = (queue, message)
@@ -355,7 +277,7 @@ class InProcessTransport(Waker):
         for queue in touched.values():
             broker.dispatch(queue)
 
-    def _detach(self, consumer: _Consumer) -> None:
+    def _detach(self, consumer: Subscription) -> None:
         broker = self._broker
         queue = broker.queues.get(consumer.queue)
         if queue is None:
@@ -381,25 +303,6 @@ class InProcessTransport(Waker):
     def _check_open(self) -> None:
         if not self._open:
             raise ConnectionError("the in-process connection is closed")
-
-
-#: Queue arguments the in-process broker cannot honour (others, such as the queue type,
-#: change nothing it does).
-_UNSUPPORTED = frozenset({"x-message-ttl", "x-dead-letter-exchange", "x-expires"})
-
-
-def _topic_match(pattern: str, key: str) -> bool:
-    """AMQP topic matching: ``*`` is one word, ``#`` zero or more."""
-    return _match(pattern.split("."), key.split("."))
-
-
-def _match(pattern: list[str], words: list[str]) -> bool:
-    if not pattern:
-        return not words
-    head, rest = pattern[0], pattern[1:]
-    if head == "#":
-        return any(_match(rest, words[i:]) for i in range(len(words) + 1))
-    return bool(words) and head in ("*", words[0]) and _match(rest, words[1:])
 
 
 def _copy(properties: Mapping[str, Any]) -> dict[str, Any]:

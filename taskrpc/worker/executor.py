@@ -131,8 +131,8 @@ def encode_reply(app: App, reply: ReplyBody, serializer: str) -> Outcome:
         encoded = app.codec.encode(reply.model_dump(mode="json"), serializer)
     except (ValueError, TypeError) as exc:  # checked before replying, as promised
         kind = "too large" if isinstance(exc, PayloadTooLarge) else "not encodable"
-        error = InvalidResult(f"result {kind}: {exc}", type_name=type(exc).__name__)
-        reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(error))
+        failure = InvalidResult(f"result {kind}: {exc}", type_name=type(exc).__name__)
+        reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(failure))
         encoded = app.codec.encode(reply.model_dump(mode="json"), app.settings.serializer)
     error = reply.error
     return Outcome(

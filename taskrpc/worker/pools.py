@@ -47,11 +47,15 @@ class Pool(Protocol):
 class SoloPool:
     """Runs each job inline, in the worker's own thread. No parallelism, least overhead.
 
-    Soft time limits apply when the worker runs in the main thread (SIGALRM); a hard
-    limit cannot be enforced without killing the worker itself.
+    While a job runs, a keeper thread serves the connection in its place (heartbeats,
+    reading what arrives; see :mod:`taskrpc.worker.keeper`). Soft time limits apply when
+    the worker runs in the main thread (SIGALRM); a hard limit cannot be enforced without
+    killing the worker itself.
     """
 
     size = 1
+    #: Jobs run in the caller's thread, inside ``submit``.
+    inline = True
 
     def __init__(self, app: App, concurrency: int = 1) -> None:
         self._app = app

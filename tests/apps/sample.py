@@ -126,3 +126,10 @@ if os.environ.get("SAMPLE_CRASH_AFTER_REPLY"):
 def slow_add(a: int, b: int, seconds: float = 0.01) -> int:
     time.sleep(seconds)
     return a + b
+
+
+@app.task(name="echo_pid", idempotent=True)
+def echo_pid(value: str, seconds: float = 0.0) -> tuple[int, str]:
+    """Sleep, then return ``(pid, value)``: which worker answered, and the value intact."""
+    time.sleep(seconds)
+    return os.getpid(), value

@@ -44,3 +44,12 @@ def test_passwords_are_masked_in_reprs_and_safe_urls():
 def test_configure_refuses_unknown_options():
     with pytest.raises(ConfigurationError):
         App("x", broker_url="memory://").configure(no_such_option=1)
+
+
+def test_heartbeats_are_on_by_default_and_whole_seconds():
+    assert Settings.from_env({}).broker_heartbeat == 10
+    assert Settings.from_env({"TASKRPC_BROKER_HEARTBEAT": "0"}).broker_heartbeat == 0
+    assert Settings.from_env({"TASKRPC_BROKER_HEARTBEAT": "30"}).broker_heartbeat == 30
+    for bad in (0.5, -1, 2.5, 70000):
+        with pytest.raises(ConfigurationError, match="broker_heartbeat"):
+            Settings(broker_heartbeat=bad)
