@@ -300,7 +300,7 @@ class ReplyListener:
                 action.call._settle(None, action.error)  # type: ignore[union-attr]
                 continue
             if kind is Sent:
-                action.call._settle(None, None)
+                action.call._settle(None, None)  # type: ignore[union-attr]
                 continue
             assert session is not None  # the machine acts on a connection only when READY
             try:

@@ -58,6 +58,7 @@ from ..exceptions import (
     Unroutable,
 )
 from ..policies import RetryPolicy
+from ..queues import UNCONFIRMED
 from .replies import PendingCall, ReplyRouter
 
 logger = logging.getLogger("taskrpc.client")
@@ -363,6 +364,8 @@ class ClientMachine:
         if call.state == SENT and self.state == BLOCKED:
             why = f"the broker blocks publishing: connection.blocked, {self.blocked_reason}"
             return TimeoutError(f"{where}; the broker never confirmed it ({why})")
+        if call.state == SENT:  # sent on a live connection, neither confirmed nor refused
+            return TimeoutError(f"{where}; the broker never confirmed it ({UNCONFIRMED})")
         if call.rejected:
             where += f"; {call.rejected}"
         return TimeoutError(where)
