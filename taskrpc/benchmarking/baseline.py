@@ -124,7 +124,7 @@ class BaselineClient:
         self._replies: dict[str, tuple[float, int]] = {}
 
     def _on_reply(self, body: Any, message: Message) -> None:
-        corr = message.properties.get("correlation_id")
+        corr = str(message.properties.get("correlation_id"))
         self._replies[corr] = (time.perf_counter(), body["result"])
 
     def _publish(self, n: int) -> str:

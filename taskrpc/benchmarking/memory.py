@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import gc
 import tracemalloc
 from collections.abc import Callable
@@ -194,7 +195,8 @@ def _run_phases(
     while done < config.calls:
         batch = min(config.sample_every, config.calls - done)
         base = config.warmup + done
-        _pipeline(driver, batch, config.in_flight, lambda d, b=base: progress(b + d, total, "run"))
+        tick = functools.partial(_advance, progress, base, total)
+        _pipeline(driver, batch, config.in_flight, tick)
         servers.check()
         done += batch
         results.samples.append((done, _settled_rss()))
@@ -203,6 +205,10 @@ def _run_phases(
     if before is not None:
         after = tracemalloc.take_snapshot()
         results.top_growth, results.traced_growth_kb = _top_growth(before, after)
+
+
+def _advance(progress: Callable[[int, int, str], None], base: int, total: int, done: int) -> None:
+    progress(base + done, total, "run")
 
 
 def _pipeline(

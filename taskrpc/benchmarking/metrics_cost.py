@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..settings import safe_url
-from .drivers import Driver, TaskrpcDriver, check_answer
+from .drivers import TaskrpcDriver, check_answer
 from .report import PHASES, Stats
 from .servers import START_TIMEOUT, Servers
 
@@ -107,7 +107,7 @@ def run_metrics_cost(
         off = TaskrpcDriver(url, plain.taskrpc_queue, 30, 30.0)
         on = TaskrpcDriver(url, measured.taskrpc_queue, 30, 30.0)
         on.app.add_middleware(ClientMetrics(CollectorRegistry()))  # before its client connects
-        sides: list[tuple[str, Driver, Servers]] = [(OFF, off, plain), (ON, on, measured)]
+        sides: list[tuple[str, TaskrpcDriver, Servers]] = [(OFF, off, plain), (ON, on, measured)]
         try:
             for _, driver, servers in sides:
                 driver.wait_ready(servers.check, START_TIMEOUT)

@@ -69,7 +69,7 @@ class Results:
         """taskrpc / baseline: p50 latency (sequential) or throughput (pipelined)."""
         field = "p50_ms" if phase == "sequential" else "calls_per_s"
         ours, floor = (getattr(self.median(phase, i), field) for i in ("taskrpc", "baseline"))
-        return ours / floor
+        return float(ours / floor)
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document."""

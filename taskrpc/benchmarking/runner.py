@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import resource
 import sys
 from collections.abc import Callable
@@ -92,7 +93,7 @@ def run_benchmark(config: BenchConfig, progress: Progress | None = None) -> Resu
                     servers,
                     meter,
                     f"warm-up {driver.name}",
-                    lambda t, d=driver: d.sequential(config.warmup, t),
+                    functools.partial(driver.sequential, config.warmup),
                 )
             for number in range(config.rounds):
                 order = drivers if number % 2 == 0 else drivers[::-1]

@@ -45,7 +45,7 @@ class Collector:
             "version": 0,
         }
         self._seen: dict[str, dict[str, Any]] = {}
-        self._previous: dict[str, Any] = {}
+        self._previous: dict[str, tuple[float, float]] = {}
         self._history: dict[str, collections.deque[dict[str, Any]]] = {}
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="taskrpc-dashboard", daemon=True)
@@ -120,7 +120,7 @@ class Collector:
         self._previous[key] = (total, now)
         if previous is None or now <= previous[1]:
             return None
-        rate = (total - previous[0]) / (now - previous[1])
+        rate = float((total - previous[0]) / (now - previous[1]))
         return max(0.0, rate) if clamp else rate
 
     def _queues(

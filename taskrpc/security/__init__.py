@@ -4,7 +4,8 @@ The accept lists, size limits and bounded decompression live in :mod:`taskrpc.co
 the one place every body passes through.
 """
 
+from ..exceptions import BadSignature
 from .remote import RemoteExceptionTypes
-from .signing import BadSignature, Envelope, Signer, SigningKey
+from .signing import Envelope, Signer, SigningKey
 
 __all__ = ["BadSignature", "Envelope", "RemoteExceptionTypes", "Signer", "SigningKey"]

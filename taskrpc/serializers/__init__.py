@@ -235,7 +235,8 @@ class Registry:
             )
         self.register(serializer)
         logger.debug("loaded serializer plug-in %r from %s", entry_point.name, entry_point.value)
-        return serializer
+        plugin: Serializer = serializer
+        return plugin
 
 
 def _entry_points() -> list[importlib.metadata.EntryPoint]:

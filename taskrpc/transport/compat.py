@@ -119,7 +119,8 @@ def install_read_ahead(transport: Any) -> bool:
         return False
 
     def read_ahead(size: int) -> bytes:
-        return read(size if size > READ_AHEAD else READ_AHEAD)
+        data: bytes = read(size if size > READ_AHEAD else READ_AHEAD)
+        return data
 
     transport._quick_recv = read_ahead
     return True

@@ -74,7 +74,8 @@ def encode_table(table: Mapping[str, Any]) -> bytes:
         elif kind is int and -2147483647 <= value <= 2147483647:
             parts.append(b"%c%sI%s" % (len(name), name, struct.pack(">i", value)))
         else:  # nested tables, arrays, bytes, big integers...: py-amqp's encoder
-            return dumps("F", (table,))
+            encoded: bytes = dumps("F", (table,))
+            return encoded
     data = b"".join(parts)
     return _long(len(data)) + data
 

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +30,7 @@ import pytest
 from taskrpc.testing.plugin import in_ci
 from taskrpc.testing.rabbitnode import rabbitmq_available, start_cluster
 
-from .support import NAMES, PORTS, Cluster
+from .support import FIRST_PORT, SPARE_PORTS, Cluster, cluster_names
 
 
 @pytest.fixture(scope="package")
@@ -41,8 +42,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             pytest.fail(f"{reason}, and CI is set: cluster tests must not skip", pytrace=False)
         pytest.skip(reason)
     base = tmp_path_factory.mktemp("cluster")
-    with _PortsLock(), _watchdog(base):
-        nodes = start_cluster(base, NAMES, PORTS)
+    with _claim_ports() as (names, ports), _watchdog(base):
+        nodes = start_cluster(base, names, ports)
         try:
             yield Cluster(nodes)
         finally:
@@ -83,47 +84,52 @@ def _watchdog(base: Path) -> Iterator[None]:
         watcher.wait(10)
 
 
-class _PortsLock:
-    """Holds an exclusive lock on the cluster's ports, so that two test sessions on one
-    machine (say, two checkouts) take turns instead of starting nodes on the same ports.
+@contextlib.contextmanager
+def _claim_ports() -> Iterator[tuple[list[str], list[int]]]:
+    """Node names and ports for this session's cluster, held under a lock file.
 
-    Once it holds the lock it also waits, briefly, for the ports to be free: nodes there
-    then belong to no session that takes the lock, e.g. left by a run killed without
-    tear-down (before the watchdog existed); it fails saying so rather than using them.
+    The lock makes two test sessions on one machine (two checkouts, say) take turns for
+    the ports. If, once locked, the ports are still taken, the nodes there belong to no
+    session that takes the lock (left by a run killed before tear-down): after a short
+    wait the cluster moves to spare ports, with a warning, instead of failing.
     """
+    for first in (FIRST_PORT, *SPARE_PORTS):
+        with _lock(first, wait=240.0 if first == FIRST_PORT else 0.0) as locked:
+            if not locked:
+                continue
+            ports = [first, first + 1, first + 2]
+            wait = 30.0 if first == FIRST_PORT else 0.0
+            deadline = time.monotonic() + wait
+            while any(_listening(port) for port in ports) and time.monotonic() < deadline:
+                time.sleep(1)
+            if any(_listening(port) for port in ports):
+                warnings.warn(
+                    f"ports {ports} are taken by RabbitMQ nodes no test session owns (left "
+                    f"by a killed run?); the cluster uses other ports",
+                    stacklevel=1,
+                )
+                continue
+            yield cluster_names(first), ports
+            return
+    pytest.fail(f"no free ports for the cluster among {FIRST_PORT} and {SPARE_PORTS}")
 
-    def __init__(self, wait: float = 240.0, stale_wait: float = 60.0) -> None:
-        self._path = Path(tempfile.gettempdir()) / f"taskrpc-cluster-{PORTS[0]}.lock"
-        self._wait, self._stale_wait = wait, stale_wait
 
-    def __enter__(self) -> None:
-        self._file = self._path.open("w")
-        deadline = time.monotonic() + self._wait
+@contextlib.contextmanager
+def _lock(first: int, wait: float) -> Iterator[bool]:
+    """Hold the lock file of the ports from ``first``; ``False`` if not got in ``wait`` s."""
+    path = Path(tempfile.gettempdir()) / f"taskrpc-cluster-{first}.lock"
+    with path.open("w") as file:
+        deadline = time.monotonic() + wait
         while True:
             try:
-                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() > deadline:
-                    self._fail(f"another test session held {self._path} for {self._wait:g} s")
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
                 time.sleep(1)
-        deadline = time.monotonic() + self._stale_wait
-        while any(_listening(port) for port in PORTS):
-            if time.monotonic() > deadline:
-                self._fail(
-                    f"ports {PORTS} are taken by nodes no test session owns (left by a run "
-                    f"killed before tear-down?): stop them with 'rabbitmqctl -n "
-                    f"{NAMES[0]}@localhost stop' (and the others), or run on other ports "
-                    "with TASKRPC_TEST_CLUSTER_PORT=5711"
-                )
-            time.sleep(1)
-
-    def _fail(self, reason: str) -> None:
-        self._file.close()
-        pytest.fail(reason, pytrace=False)
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._file.close()  # releases the lock
+        yield True  # closing the file releases the lock
 
 
 def _listening(port: int) -> bool:

@@ -22,8 +22,14 @@ from taskrpc.testing.rabbitnode import RabbitNode
 #: The cluster's first AMQP port: 5701 (this project's assignment), or another to run
 #: beside a session that holds those (``TASKRPC_TEST_CLUSTER_PORT``; 5711 and up).
 FIRST_PORT = int(os.environ.get("TASKRPC_TEST_CLUSTER_PORT", "5701"))
-PORTS = [FIRST_PORT, FIRST_PORT + 1, FIRST_PORT + 2]
-NAMES = [f"taskrpc-c{i}" if FIRST_PORT == 5701 else f"taskrpc-c{i}-{FIRST_PORT}" for i in (1, 2, 3)]
+#: First ports tried, in turn, when nodes nobody owns hold the usual ones.
+SPARE_PORTS = (5741, 5751, 5761)
+
+
+def cluster_names(first: int) -> list[str]:
+    """The nodes' names: ``taskrpc-c1..c3`` on 5701, suffixed with the port elsewhere."""
+    return [f"taskrpc-c{i}" if first == 5701 else f"taskrpc-c{i}-{first}" for i in (1, 2, 3)]
+
 
 #: Heartbeat of every client and worker in these tests (seconds): a lost node is noticed
 #: within a few seconds even when its socket does not close.
