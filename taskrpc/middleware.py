@@ -102,7 +102,9 @@ class Middleware:
         """Called on the client when a caller gives up on a call at its deadline."""
 
     def after_dropped_reply(self, kind: str) -> None:
-        """Called on the client for a reply it drops: ``kind`` is "unknown" or "duplicate"."""
+        """Called on the client for a reply it drops: ``kind`` is "unknown", "duplicate", or
+        "rejected" (it failed verification or decoding; its call keeps waiting),
+        or "undecodable" (the transport could not read the delivery at all)."""
 
 
 def run_hooks(middleware: Iterable[Middleware], hook: str, *args: object) -> None:

@@ -200,13 +200,9 @@ class Beat:
         request = dataclasses.replace(
             request, base_headers={**request.base_headers, HEADER_TICK: tick}
         )
-        message = amqp.Message(
-            request.body,
-            content_type=request.content_type,
-            content_encoding=request.content_encoding,
-            application_headers=request.headers,
-            **request.properties,
-        )
+        left = request.deadline - time.monotonic()
+        expiration = max(1, int(left * 1000)) if request.expires else None
+        message = amqp.Message(request.body, **request.amqp_properties("", expiration))
         exchange, routing_key = request.route(self.app.settings.exchange)
         channel.basic_publish(message, exchange, routing_key)
         logger.info("beat: sent %s for the tick of %s", entry.name, time.ctime(tick))

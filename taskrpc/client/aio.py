@@ -1,10 +1,12 @@
 """The asyncio client: the same abilities as :class:`~taskrpc.Client`, awaited.
 
 It shares request building, publishing and reply matching with the sync client through
-:class:`~taskrpc.client.core.BaseClient`; only the waiting differs. Sending never blocks
-the event loop: a request is queued for the client's I/O thread (or, while the client is
-still connecting, handed to a helper thread that waits for the connection); replies are
-handed to the loop with ``call_soon_threadsafe``.
+:class:`~taskrpc.client.core.BaseClient`; only the waiting differs. Nothing here blocks the
+event loop: a request is encoded on the loop's thread and handed to the client's I/O
+thread, which submits it to the state machine and publishes it (queue declarations
+included); while the client is still connecting, a helper thread waits for the
+connection. Replies are checked on the I/O thread and handed to the loop with
+``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
@@ -82,20 +84,27 @@ class AsyncCall(Generic[R]):
             try:
                 await asyncio.wait_for(_settled(call), max(wait, 0.0))
             except asyncio.TimeoutError:
-                reason = "its deadline passed" if wait >= left else f"{timeout:g} s elapsed"
-                hooks = self._client.app.middleware
-                if wait >= left > 0 and hooks:  # once: at the deadline
-                    run_hooks(reversed(hooks), "after_timeout", self.task, self.id)
-                raise TimeoutError(f"no reply for {self.task} [{self.id}]: {reason}") from None
+                if wait >= left:  # the deadline: say what held it up (a lock-free look)
+                    hooks = self._client.app.middleware
+                    if left > 0 and hooks:  # once: at the deadline
+                        run_hooks(reversed(hooks), "after_timeout", self.task, self.id)
+                    raise self._client._listener.timeout_error(call) from None
+                dropped = f"; {call.rejected}" if call.rejected else ""
+                raise TimeoutError(
+                    f"no reply for {self.task} [{self.id}]: {timeout:g} s elapsed{dropped}"
+                ) from None
             except asyncio.CancelledError:
+                # Ends the call: a late reply counts as unknown, and a call the I/O
+                # thread has not submitted yet is never sent.
                 self._client._router.discard(call.id)
+                call._settle(None, asyncio.CancelledError())
                 raise
-        reply, error = call.outcome()
+        decoded, error = call.outcome()
         if error is not None:
             raise error
-        if reply is None:  # fire-and-forget: confirmed, and no reply will come
+        if decoded is None:  # fire-and-forget: confirmed, and no reply will come
             raise no_result(self.task, self.id)
-        return read_reply(self._client.app, reply, self._load_result)  # type: ignore[no-any-return]
+        return read_reply(self._client.app, decoded, self._load_result)  # type: ignore[no-any-return]
 
     def __await__(self) -> Generator[Any, None, R]:
         return self.get().__await__()
@@ -155,8 +164,7 @@ class AsyncClient(BaseClient):
 
         Takes the same parameters as :meth:`taskrpc.Client.send`.
         """
-        submit = functools.partial(
-            self._submit,
+        call = self._build_call(
             task,
             args,
             kwargs,
@@ -169,11 +177,18 @@ class AsyncClient(BaseClient):
             priority=priority,
             fire=fire,
         )
-        if self._listener.connected:
-            call = submit()  # only encodes and queues: no I/O on the loop's thread
-        else:
-            call = await asyncio.get_running_loop().run_in_executor(self._connecting, submit)
+        await self._hand_over(call)
         return AsyncCall(self, call, load_result, queue or self.app.settings.default_queue)
+
+    async def _hand_over(self, call: PendingCall) -> None:
+        """Give ``call`` to the I/O thread, which submits and publishes it."""
+        listener = self._listener
+        if not listener.connected:
+            # Wait for the first connection (or its failure) off the loop's thread, so
+            # that an unreachable broker raises BrokerError here, as with the sync client.
+            wait = functools.partial(listener.wait_ready, call.deadline - time.monotonic())
+            await asyncio.get_running_loop().run_in_executor(self._connecting, wait)
+        listener.hand_over(call)
 
     async def publish(
         self,
@@ -189,8 +204,7 @@ class AsyncClient(BaseClient):
         priority: int | None = None,
     ) -> str:
         """Send a fire-and-forget request; see :meth:`taskrpc.Client.publish`."""
-        submit = functools.partial(
-            self._submit,
+        call = self._build_call(
             task,
             args,
             kwargs,
@@ -203,10 +217,7 @@ class AsyncClient(BaseClient):
             priority=priority,
             fire=True,
         )
-        if self._listener.connected:
-            call = submit()
-        else:
-            call = await asyncio.get_running_loop().run_in_executor(self._connecting, submit)
+        await self._hand_over(call)
         left = max(0.0, call.deadline - time.monotonic())
         try:
             await asyncio.wait_for(_settled(call), left)

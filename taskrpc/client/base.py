@@ -18,7 +18,6 @@ from ..exceptions import (
     DeadlineExceeded,
     InvalidResult,
     PayloadTooLarge,
-    RemoteError,
     TimeoutError,
 )
 from ..messages import (
@@ -30,7 +29,7 @@ from ..messages import (
     ReplyBody,
 )
 from ..security.signing import Envelope
-from .replies import PendingCall, RawReply
+from .replies import CheckedReply, PendingCall, RawReply, RejectedReply
 
 if TYPE_CHECKING:
     from ..app import App
@@ -44,9 +43,10 @@ ResultLoader = Callable[[Any], Any]
 class OutgoingRequest:
     """An encoded request, ready to publish.
 
-    Its :attr:`headers` are made when read. If the app signs, they carry a fresh
-    signature over the body and the properties as they are at that moment: a request is
-    signed when it is published, ``reply_to`` included, and signed anew when resent.
+    It is not changed once built. Each publish takes its properties from
+    :meth:`amqp_properties`: if the app signs, they carry a fresh signature over the body
+    and the properties as published, ``reply_to`` and ``expiration`` included, so a
+    resent request is signed anew.
     """
 
     id: str
@@ -68,11 +68,15 @@ class OutgoingRequest:
     due: float | None = None
     #: Fire-and-forget: no ``reply_to``; the call settles when the broker confirms it.
     fire: bool = False
+    #: Whether each publish carries an ``expiration`` (the time left until the deadline):
+    #: not for delayed requests, nor fire-and-forget ones sent without a timeout.
+    expires: bool = True
 
-    def route(self, default_exchange: str) -> tuple[str, str]:
-        """The exchange and routing key to publish to now."""
+    def route(self, default_exchange: str, now: float | None = None) -> tuple[str, str]:
+        """The exchange and routing key to publish to at ``now`` (``time.monotonic()``)."""
         if self.due is not None:
-            milliseconds = delays.delay_milliseconds(self.due - time.monotonic())
+            now = time.monotonic() if now is None else now
+            milliseconds = delays.delay_milliseconds(self.due - now)
             if milliseconds:
                 key = delays.routing_key(milliseconds, self.queue)
                 return delays.entry_exchange(milliseconds), key
@@ -80,19 +84,40 @@ class OutgoingRequest:
 
     @property
     def headers(self) -> dict[str, Any]:
-        """The headers to publish: :attr:`base_headers`, signed now if the app signs."""
-        if self.codec is None or not self.codec.signs:
-            return self.base_headers
-        envelope = Envelope(
-            kind="request",
-            content_type=self.content_type,
-            content_encoding=self.content_encoding,
-            correlation_id=self.properties.get("correlation_id"),
-            reply_to=self.properties.get("reply_to"),
-            routing_key=self.queue,
-            headers=self.base_headers,
-        )
-        return {**self.base_headers, **self.codec.sign(self.body, envelope)}
+        """The headers as :meth:`amqp_properties` would publish them now (signed afresh)."""
+        reply_to = self.properties.get("reply_to") or ""
+        headers: dict[str, Any] = self.amqp_properties(reply_to, None)["application_headers"]
+        return headers
+
+    def amqp_properties(self, reply_to: str, expiration_ms: int | None) -> dict[str, Any]:
+        """The AMQP properties of one publish of this request, headers signed now.
+
+        The request itself is never changed: ``reply_to`` (the current connection's reply
+        queue) and ``expiration`` (the milliseconds left at this publish; ``None`` for a
+        delayed request) go only into the returned dict, and the signature covers them
+        as published.
+        """
+        properties = dict(self.properties)
+        if expiration_ms is not None:
+            properties["expiration"] = str(expiration_ms)
+        if reply_to:
+            properties["reply_to"] = reply_to
+        headers = self.base_headers
+        if self.codec is not None and self.codec.signs:
+            envelope = Envelope(
+                kind="request",
+                content_type=self.content_type,
+                content_encoding=self.content_encoding,
+                correlation_id=properties.get("correlation_id"),
+                reply_to=properties.get("reply_to"),
+                routing_key=self.queue,
+                headers=headers,
+            )
+            headers = {**headers, **self.codec.sign(self.body, envelope)}
+        properties["content_type"] = self.content_type
+        properties["content_encoding"] = self.content_encoding
+        properties["application_headers"] = headers
+        return properties
 
 
 class RequestBuilder:
@@ -128,7 +153,8 @@ class RequestBuilder:
 
         The timeout becomes an absolute deadline: carried in the ``taskrpc-deadline``
         header (checked by the worker before it starts the task) and as the message's
-        AMQP ``expiration`` (so the broker drops a request nobody took in time).
+        AMQP ``expiration`` (so the broker drops a request nobody took in time), which
+        each publish computes from the time left then.
 
         A ``delay`` (seconds) sends the request through the broker's delay cascade: it
         reaches its queue that much later, with no ``expiration``, and its deadline
@@ -177,8 +203,6 @@ class RequestBuilder:
             delays.delay_milliseconds(delay)  # not too long
             due = time.monotonic() + delay
             timeout += delay
-        elif expires:
-            properties["expiration"] = str(max(1, int(timeout * 1000)))
         if reply_to:
             properties["reply_to"] = reply_to
         now = time.time()
@@ -201,6 +225,7 @@ class RequestBuilder:
             codec=self._codec,
             due=due,
             fire=fire,
+            expires=expires and due is None,
         )
 
     def _serializer_of(self, task: str) -> str:
@@ -210,44 +235,57 @@ class RequestBuilder:
         return self._serializer
 
 
-def read_reply(app: App, reply: RawReply, load_result: ResultLoader | None) -> Any:
-    """Decode a reply: return the (re-typed) result or raise the remote error.
+#: What a reply's check may raise about the reply itself (never about our own code).
+_UNREADABLE = (BadSignature, ContentDisallowed, PayloadTooLarge, ValueError, RecursionError)
+
+
+def check_reply(app: App, reply: RawReply) -> CheckedReply:
+    """Verify and decode a reply before it may settle its call.
 
     A signing app verifies the reply's signature (over its body, headers, correlation id
     and routing key) before decoding it.
 
     Raises:
-        RemoteError: The task failed remotely (a typed subclass where the code is known,
-            also an instance of the remote type if the app allowed it), or the reply
-            itself could not be read (``type_name`` says why, e.g. ``ContentDisallowed``).
-        TimeoutError: The worker refused the request because its deadline had passed
-            (``started`` is ``False``).
+        RejectedReply: The reply does not verify or does not decode into a reply
+            envelope; its call keeps waiting for the genuine one.
     """
-    body, content_type, content_encoding = reply.body, reply.content_type, reply.content_encoding
     try:
         envelope = Envelope(
             "reply",
-            content_type,
-            content_encoding,
+            reply.content_type,
+            reply.content_encoding,
             reply.correlation_id,
             None,
             reply.routing_key,
             reply.headers or {},
         )
-        app.codec.verify(body, envelope)
-        data = app.codec.decode(body, content_type, content_encoding, side="reply")
-        decoded = ReplyBody.model_validate(data)
-    except (BadSignature, ContentDisallowed, ValueError) as exc:  # ValidationError: ValueError
-        kind = type(exc).__name__
-        kind = (
-            kind
-            if isinstance(exc, (BadSignature, ContentDisallowed, PayloadTooLarge))
-            else "BadReply"
+        app.codec.verify(reply.body, envelope)
+        data = app.codec.decode(
+            reply.body, reply.content_type, reply.content_encoding, side="reply"
         )
-        raise RemoteError(f"unreadable reply: {exc}", type_name=kind) from None
+        decoded = ReplyBody.model_validate(data)
+    except _UNREADABLE as exc:  # pydantic's ValidationError is a ValueError
+        named = isinstance(exc, (BadSignature, ContentDisallowed, PayloadTooLarge))
+        kind = type(exc).__name__ if named else "BadReply"
+        raise RejectedReply(f"{kind}: {exc}") from None
+    if not decoded.ok and decoded.error is None:
+        raise RejectedReply("BadReply: an error reply without error details")
+    return CheckedReply(*reply, decoded)
+
+
+def read_reply(app: App, reply: CheckedReply, load_result: ResultLoader | None) -> Any:
+    """Return a checked reply's (re-typed) result or raise the remote error.
+
+    Raises:
+        RemoteError: The task failed remotely (a typed subclass where the code is known,
+            also an instance of the remote type if the app allowed it).
+        TimeoutError: The worker refused the request because its deadline had passed
+            (``started`` is ``False``).
+        InvalidResult: The result does not match the task's return type here.
+    """
+    decoded: ReplyBody = reply.decoded
     if not decoded.ok:
-        if decoded.error is None:
-            raise RemoteError("error reply without error details", type_name="BadReply")
+        assert decoded.error is not None  # check_reply refuses error replies without it
         exception = decoded.error.to_exception()
         if isinstance(exception, DeadlineExceeded):  # it never ran: say so
             raise TimeoutError(str(exception), started=False) from exception

@@ -1,19 +1,21 @@
 """BaseClient: what the sync and asyncio clients share (httpx-style parallel classes).
 
-It owns the request builder, the reply router and the I/O thread; the subclasses only
-differ in how a caller waits.
+It owns the request builder, the client state machine (with its reply router) and the
+I/O thread that drives it; the subclasses only differ in how a caller submits and waits.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ClientClosed
 from ..middleware import run_hooks
 from ..policies import RetryPolicy
-from .base import RequestBuilder
+from .base import RequestBuilder, check_reply
 from .listener import ReplyListener
+from .machine import ClientMachine
 from .replies import PendingCall, ReplyRouter, ReplyStats
 
 if TYPE_CHECKING:
@@ -29,24 +31,31 @@ class BaseClient:
     def __init__(self, app: App) -> None:
         self.app = app
         self._builder = RequestBuilder(app)
-        self._router = ReplyRouter(app.settings.duplicate_window)
+        settings = app.settings
+        self._router = ReplyRouter(
+            settings.duplicate_window, check=functools.partial(check_reply, app)
+        )
         if app.middleware:
             self._router.on_drop = self._on_dropped_reply
-        self._closed = False
-        self._listener = ReplyListener(
-            app.settings,
+        self._machine = ClientMachine(
             self._router,
-            connect_retry=app.connect_retry,
+            exchange=settings.exchange,
             publish_retry=app.publish_retry,
             resend=app.resend,
-            direct=app.settings.direct_reply_to,
+        )
+        self._closed = False
+        self._listener = ReplyListener(
+            settings,
+            self._machine,
+            connect_retry=app.connect_retry,
+            direct=settings.direct_reply_to,
             eager=self._eager_replies,
         )
         self._listener.start()
 
     @property
     def stats(self) -> ReplyStats:
-        """Counters of unknown and duplicate replies dropped by this client."""
+        """Counters of the replies this client dropped (unknown, duplicate, rejected)."""
         return self._router.stats
 
     @property
@@ -60,6 +69,11 @@ class BaseClient:
         return self._router.stats.duplicate
 
     @property
+    def rejected_replies(self) -> int:
+        """Replies to a waiting call dropped because they failed verification or decoding."""
+        return self._router.stats.rejected
+
+    @property
     def pending(self) -> int:
         """Calls still waiting for a reply (whose handles are still referenced)."""
         return len(self._router)
@@ -69,7 +83,7 @@ class BaseClient:
         """Whether :meth:`close` was called."""
         return self._closed
 
-    def _submit(
+    def _build_call(
         self,
         task: str,
         args: tuple[Any, ...] | list[Any],
@@ -84,11 +98,7 @@ class BaseClient:
         priority: int | None = None,
         fire: bool = False,
     ) -> PendingCall:
-        """Build and register one request and queue it for publishing; return its call.
-
-        Blocks only while the client is not connected (at most until the deadline).
-        Failures to publish (unroutable, refused) settle the call and surface at ``get()``.
-        """
+        """Build one request (immutable from here on) and the call that waits for it."""
         if self._closed:
             raise ClientClosed("client is closed")
         request = self._builder.build(
@@ -106,12 +116,21 @@ class BaseClient:
         hooks = self.app.middleware
         if hooks:
             run_hooks(hooks, "before_send", request)
-        self._listener.wait_ready(request.deadline - time.monotonic())
         call = PendingCall(request.id, task, request.deadline)
         call.request, call.resendable, call.publish_retry = request, idempotent, retry
-        self._router.add(call)  # before publishing: the reply can beat us back
         if hooks:
             call.add_done_callback(_after_call_hook(hooks, request))
+        return call
+
+    def _submit(self, task: str, args: Any, kwargs: Any, **options: Any) -> PendingCall:
+        """Build one request and submit it; return its call.
+
+        Waits for the connection (at most until the deadline) and publishes in the
+        caller's thread when it can. Failures to publish (unroutable, refused,
+        connection lost) settle the call and surface at ``get()``.
+        """
+        call = self._build_call(task, args, kwargs, **options)
+        self._listener.wait_ready(call.deadline - time.monotonic())
         self._listener.submit(call)
         return call
 
@@ -124,7 +143,6 @@ class BaseClient:
         self._closed = True
         self.app._forget_client(self)
         self._listener.stop()
-        self._router.fail_all(ClientClosed("client closed while the call was pending"))
 
 
 def _after_call_hook(hooks: list[Any], request: Any) -> Any:

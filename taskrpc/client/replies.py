@@ -1,7 +1,10 @@
 """Matching replies to calls by correlation id, with duplicate suppression.
 
-The bookkeeping is bounded: pending calls are held weakly (a call whose handle was
-dropped costs nothing), and the memory of answered ids is a fixed-size window.
+A reply settles its call only once it passed the router's ``check`` (the client's:
+signature verified, envelope decoded); a reply that fails it is dropped and counted, and
+the call keeps waiting for the genuine one. The bookkeeping is bounded: pending calls are
+held weakly (a call whose handle was dropped costs nothing), and the memory of answered
+ids is a fixed-size window.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import dataclasses
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from ..exceptions import TaskRPCError
@@ -31,6 +34,26 @@ class RawReply(NamedTuple):
     routing_key: str | None = None
 
 
+class CheckedReply(NamedTuple):
+    """A reply that passed its check: the raw reply's fields and its decoded envelope."""
+
+    body: bytes
+    content_type: str | None
+    content_encoding: str | None
+    headers: Mapping[str, Any] | None
+    correlation_id: str | None
+    routing_key: str | None
+    #: The decoded reply envelope (a :class:`~taskrpc.messages.ReplyBody`).
+    decoded: Any
+
+
+class RejectedReply(TaskRPCError):
+    """A reply that failed verification or decoding: dropped, and its call keeps waiting."""
+
+
+#: Turns a raw reply into what settles its call; raises :class:`RejectedReply` to drop it.
+ReplyCheck = Callable[[RawReply], Any]
+
 #: Guards settling a call against a thread that starts blocking on it (brief, uncontended).
 _SETTLE_LOCK = threading.Lock()
 
@@ -48,6 +71,9 @@ class PendingCall:
         "publishes",
         "confirmed",
         "publish_retry",
+        "state",
+        "tag",
+        "rejected",
         "_done",
         "_event",
         "_reply",
@@ -71,6 +97,12 @@ class PendingCall:
         self.confirmed = False
         #: This call's own policy for publishing again, if it has one.
         self.publish_retry: Any = None
+        #: Where the client's state machine has it (see :mod:`taskrpc.client.machine`).
+        self.state = "QUEUED"
+        #: Delivery tag of its latest publish (confirms are matched by it).
+        self.tag = 0
+        #: Why replies to it were dropped (named in its timeout error), if any were.
+        self.rejected = ""
         self._done = False
         # Made only for a thread that blocks on this call: most calls are read by the
         # thread that waits for them, and an Event costs a Condition and two locks.
@@ -96,8 +128,8 @@ class PendingCall:
             event = self._event
         return event.wait(timeout)
 
-    def outcome(self) -> tuple[RawReply | None, BaseException | None]:
-        """``(raw reply, None)`` or ``(None, local error)``."""
+    def outcome(self) -> tuple[Any, BaseException | None]:
+        """``(checked reply, None)`` or ``(None, local error)``."""
         return self._reply, self._error
 
     def add_done_callback(self, callback: Callable[[PendingCall], None]) -> None:
@@ -110,9 +142,12 @@ class PendingCall:
                 return
         callback(self)
 
-    def _settle(self, reply: RawReply | None, error: BaseException | None) -> None:
-        self._reply, self._error = reply, error
+    def _settle(self, reply: Any, error: BaseException | None) -> bool:
+        """Settle with a reply or an error; ``False`` (and no change) if already settled."""
         with _SETTLE_LOCK:
+            if self._done:
+                return False
+            self._reply, self._error = reply, error
             self._done = True
             event, callbacks, self._callbacks = self._event, self._callbacks, None
         if event is not None:
@@ -122,6 +157,7 @@ class PendingCall:
                 callback(self)
             except Exception:  # a callback must not break reply dispatch
                 logger.exception("reply callback failed")
+        return True
 
 
 @dataclasses.dataclass
@@ -132,6 +168,8 @@ class ReplyStats:
     unknown: int = 0
     #: Second and later replies for a call already answered (a request that ran twice).
     duplicate: int = 0
+    #: Replies to a pending call that failed verification or decoding (forged, garbled).
+    rejected: int = 0
     #: Messages in the reply queue the transport could not decode (or over the size
     #: limit); dropped, and no call fails for them.
     undecodable: int = 0
@@ -140,13 +178,14 @@ class ReplyStats:
 class ReplyRouter:
     """Routes replies to pending calls; thread-safe."""
 
-    def __init__(self, duplicate_window: int = 10_000) -> None:
+    def __init__(self, duplicate_window: int = 10_000, check: ReplyCheck | None = None) -> None:
+        self._check = check
         self._pending: weakref.WeakValueDictionary[str, PendingCall] = weakref.WeakValueDictionary()
         self._answered: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._window = duplicate_window
         self._lock = threading.Lock()
         self.stats = ReplyStats()
-        #: Told the kind ("unknown" or "duplicate") of each reply dropped, if set.
+        #: Told the kind ("unknown", "duplicate" or "rejected") of each reply dropped.
         self.on_drop: Callable[[str], None] | None = None
 
     def __len__(self) -> int:
@@ -162,8 +201,33 @@ class ReplyRouter:
         with self._lock:
             self._pending.pop(call_id, None)
 
+    def get(self, call_id: str) -> PendingCall | None:
+        """The pending call of that id, if it still waits."""
+        with self._lock:
+            return self._pending.get(call_id)
+
+    def calls(self) -> Iterator[PendingCall]:
+        """The calls waiting for a reply (a snapshot)."""
+        with self._lock:
+            calls = list(self._pending.values())
+        return iter(calls)
+
     def deliver(self, correlation_id: str | None, reply: RawReply) -> bool:
-        """Hand a reply to its call. Returns ``False`` for unknown and duplicate replies."""
+        """Hand a reply to its call once checked.
+
+        Returns ``False`` for unknown, duplicate and rejected replies (counted in
+        :attr:`stats`); a rejected reply leaves its call waiting.
+        """
+        checked: Any = reply
+        if self._check is not None and correlation_id:
+            with self._lock:
+                waiting = self._pending.get(correlation_id)
+            if waiting is not None:
+                try:
+                    checked = self._check(reply)
+                except RejectedReply as exc:
+                    self._reject(waiting, exc)
+                    return False
         with self._lock:
             call = self._pending.pop(correlation_id, None) if correlation_id else None
             if call is None:
@@ -180,7 +244,7 @@ class ReplyRouter:
             if self.on_drop is not None:
                 self.on_drop(kind)
             return False
-        call._settle(reply, None)
+        call._settle(checked, None)
         return True
 
     def drop_undecodable(self, reason: str) -> None:
@@ -190,6 +254,15 @@ class ReplyRouter:
         logger.warning("dropped an undecodable reply: %s", reason)
         if self.on_drop is not None:
             self.on_drop("undecodable")
+
+    def _reject(self, call: PendingCall, exc: RejectedReply) -> None:
+        with self._lock:
+            self.stats.rejected += 1
+        if self.on_drop is not None:
+            self.on_drop("rejected")
+        if not call.rejected:  # once per call: a flood of forgeries is not a flood of logs
+            logger.warning("dropped a reply to %s [%s]: %s", call.task, call.id, exc)
+        call.rejected = f"a reply was dropped: {exc}"
 
     def take_all(self) -> list[PendingCall]:
         """Stop tracking every pending call and return them."""

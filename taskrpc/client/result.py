@@ -34,11 +34,13 @@ class AsyncResult(Generic[R]):
         call: PendingCall,
         load_result: ResultLoader | None,
         waiter: Callable[[PendingCall, float], bool] | None = None,
+        timeout_error: Callable[[PendingCall], TimeoutError] | None = None,
         queue: str | None = None,
     ) -> None:
         self._app = app
         self._call = call
         self._waiter = waiter
+        self._timeout_error = timeout_error
         self._load_result = load_result
         self._value: Any = _UNSET
         self._error: BaseException | None = None
@@ -88,11 +90,16 @@ class AsyncResult(Generic[R]):
         left = self._call.deadline - time.monotonic()
         wait = left if timeout is None else min(timeout, left)
         if not self._wait_for_call(max(wait, 0.0)):
-            past_deadline = timeout is None or timeout >= left
-            reason = "its deadline passed" if past_deadline else f"{timeout:g} s elapsed"
-            if past_deadline and left > 0 and self._app.middleware:  # once: at the deadline
-                run_hooks(reversed(self._app.middleware), "after_timeout", self.task, self.id)
-            raise TimeoutError(f"no reply for {self.task} [{self.id}]: {reason}")
+            if timeout is None or timeout >= left:  # the deadline: say what held it up
+                if left > 0 and self._app.middleware:  # once: at the deadline
+                    run_hooks(reversed(self._app.middleware), "after_timeout", self.task, self.id)
+                if self._timeout_error is not None:
+                    raise self._timeout_error(self._call)
+                raise TimeoutError(f"no reply for {self.task} [{self.id}]: its deadline passed")
+            dropped = f"; {self._call.rejected}" if self._call.rejected else ""
+            raise TimeoutError(
+                f"no reply for {self.task} [{self.id}]: {timeout:g} s elapsed{dropped}"
+            )
 
     def _wait_for_call(self, timeout: float) -> bool:
         if self._waiter is None:
@@ -100,14 +107,14 @@ class AsyncResult(Generic[R]):
         return self._waiter(self._call, timeout)
 
     def _settle(self) -> None:
-        reply, error = self._call.outcome()
+        decoded, error = self._call.outcome()
         if error is not None:
             self._error = error
             return
-        if reply is None:  # fire-and-forget: confirmed, and no reply will come
+        if decoded is None:  # fire-and-forget: confirmed, and no reply will come
             self._error = no_result(self.task, self.id)
             return
         try:
-            self._value = read_reply(self._app, reply, self._load_result)
+            self._value = read_reply(self._app, decoded, self._load_result)
         except Exception as exc:
             self._error = exc

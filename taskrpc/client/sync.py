@@ -79,8 +79,15 @@ class Client(BaseClient):
             priority=priority,
             fire=fire,
         )
-        queue = queue or self.app.settings.default_queue
-        return AsyncResult(self.app, call, load_result, waiter=self._listener.wait, queue=queue)
+        listener = self._listener
+        return AsyncResult(
+            self.app,
+            call,
+            load_result,
+            waiter=listener.wait,
+            timeout_error=listener.timeout_error,
+            queue=queue or self.app.settings.default_queue,
+        )
 
     def publish(
         self,
@@ -118,7 +125,8 @@ class Client(BaseClient):
             priority=priority,
             fire=True,
         )
-        return sent(call, call.wait(max(0.0, call.deadline - time.monotonic())))
+        left = max(0.0, call.deadline - time.monotonic())
+        return sent(call, self._listener.wait(call, left))  # reads the confirm itself
 
     def call(self, task: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         """Send a request and wait for its result (plain JSON data)."""

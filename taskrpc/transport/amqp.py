@@ -90,6 +90,7 @@ class AmqpTransport(Waker):
         )
         self._published = 0
         self._confirming = False
+        self._next_beat = 0.0  # when heartbeat_check next has work to do
         self._dead = False  # heartbeats missed: close() drops the socket at once
 
     @property
@@ -228,19 +229,23 @@ class AmqpTransport(Waker):
                 return
 
     def heartbeat_check(self) -> None:
-        if self.heartbeat:
-            self._socket()
-            try:
-                self._conn.heartbeat_tick()
-            except amqp_errors.ConnectionForced:  # the link is dead: close without a word
-                self._dead = True
-                raise
-            self._next_beat = time.monotonic() + self.heartbeat / 4
+        if not self.heartbeat:
+            return
+        now = time.monotonic()
+        if now < self._next_beat:
+            return  # not due: called on every pass of a busy loop, so keep it cheap
+        self._socket()
+        try:
+            self._conn.heartbeat_tick()  # sends one if due; raises after two silent intervals
+        except amqp_errors.ConnectionForced:  # the link is dead: close without a word
+            self._dead = True
+            raise
+        self._next_beat = now + self.heartbeat / 4
 
     def heartbeat_due(self) -> float:
         if not self.heartbeat:
             return math.inf
-        return max(0.0, getattr(self, "_next_beat", 0.0) - time.monotonic())
+        return max(0.0, self._next_beat - time.monotonic())
 
     def close(self) -> None:
         self._stop_waking()

@@ -17,7 +17,7 @@ from ..transport.nodes import BrokerNodes
 from .consumer import ConsumeLoop
 from .executor import Job, execute
 from .limits import time_limits
-from .pools import POOLS, Pool, SoloPool, make_pool
+from .pools import POOLS, Pool, make_pool
 from .recent import RecentReplies
 from .rejects import Rejections
 
@@ -134,10 +134,7 @@ class Worker:
         control = self._start_control()
         run_hooks(self.middleware, "after_worker_boot", self)
         try:
-            if self.pool_kind == "solo":
-                self._serve_beside_jobs()
-            else:
-                self._serve_with_reconnect()
+            self._serve_with_reconnect()
         finally:
             run_hooks(reversed(self.middleware), "before_worker_shutdown", self)
             if control is not None:
@@ -145,29 +142,6 @@ class Worker:
             self.pool.shutdown(wait=True)
             remove_serving(self.queues)
             logger.info("worker stopped")
-
-    def _serve_beside_jobs(self) -> None:
-        """The solo pool: jobs run in this thread (the main one, for SIGALRM time limits),
-        the connection in a thread of its own, so that it keeps sending and checking
-        heartbeats while a job runs."""
-        solo = getattr(self.pool, "_inner", self.pool)  # under a rate limiter, or not
-        assert isinstance(solo, SoloPool)
-        errors: list[BaseException] = []
-
-        def serve() -> None:
-            try:
-                self._serve_with_reconnect()
-            except BaseException as exc:  # raised in the caller's thread below
-                errors.append(exc)
-            finally:
-                solo.shutdown()  # ends run_jobs
-
-        thread = threading.Thread(target=serve, name="taskrpc-connection", daemon=True)
-        thread.start()
-        solo.run_jobs()
-        thread.join()
-        if errors:
-            raise errors[0]
 
     @property
     def busy(self) -> int:
@@ -301,4 +275,3 @@ def _default_concurrency(pool: str) -> int:
     if pool == "processes":
         return os.cpu_count() or 1
     return 4
-

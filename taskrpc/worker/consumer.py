@@ -33,6 +33,7 @@ from ..security.signing import HEADER_KEY_ID, Envelope
 from ..transport import BadDelivery, Delivery, Transport, declare_task_queues
 from .admission import admit, refusal
 from .executor import Job
+from .keeper import ConnectionKeeper
 from .poison import declare_dead_letters, delivery_count, settle_dead_letter
 from .pools import Pool
 from .recent import RecentReplies, fingerprint, reply_key
@@ -89,6 +90,7 @@ class ConsumeLoop:
         self._stopping = False
         self._cancelled = False
         self._loop_thread = threading.get_ident()
+        self._keeper: ConnectionKeeper | None = None
         #: Hooks run in this loop (the worker sets its own list: the app's and its own).
         self.hooks: list[Middleware] = list(app.middleware)
         self._observed: dict[int, tuple[Job, str]] = {}  # only while hooks are set
@@ -110,7 +112,19 @@ class ConsumeLoop:
         """Consume until stopped and drained. Connection errors propagate to the caller."""
         self._consume()
         self._loop_thread = threading.get_ident()
+        # A pool that runs jobs in this thread: the keeper serves the connection meanwhile.
+        self._keeper = ConnectionKeeper(self.transport) if _inline(self.pool) else None
+        try:
+            self._serve()
+        finally:
+            if self._keeper is not None:
+                self._keeper.stop()
+
+    def _serve(self) -> None:
+        keeper = self._keeper
         while True:
+            if keeper is not None and keeper.error is not None:
+                raise keeper.error  # the connection died while a job ran
             self._publish_completed()
             if self._stopping:
                 self._stop_consuming()
@@ -212,7 +226,11 @@ class ConsumeLoop:
             self._on_done(tag, refusal(self.app, job, error))
             return
         self._observe(tag, job, SOURCE_RUN)
-        self.pool.submit(job, lambda outcome: self._on_done(tag, outcome))
+        if self._keeper is None:
+            self.pool.submit(job, lambda outcome: self._on_done(tag, outcome))
+            return
+        with self._keeper.job():
+            self.pool.submit(job, lambda outcome: self._on_done(tag, outcome))
 
     def _observe(self, tag: int, job: Job, source: str) -> None:
         if self.hooks:
@@ -359,6 +377,11 @@ class ConsumeLoop:
         logger.info(
             "stopped consuming; finishing %d in flight, requeued %d", len(self._in_flight), requeued
         )
+
+
+def _inline(pool: Pool) -> bool:
+    """Whether ``pool`` runs jobs inside ``submit`` (the solo pool, rate-limited or not)."""
+    return bool(getattr(pool, "inline", False))
 
 
 def _job_of(message: Delivery, app: App) -> Job:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-import queue
 import signal
 import threading
 from collections.abc import Callable
@@ -46,38 +45,32 @@ class Pool(Protocol):
 
 
 class SoloPool:
-    """Runs one job at a time, in the thread that called :meth:`Worker.run
-    <taskrpc.Worker.run>`. No parallelism, least overhead.
+    """Runs each job inline, in the worker's own thread. No parallelism, least overhead.
 
-    The worker serves its connection from a thread of its own meanwhile (see
-    :meth:`run_jobs`), so heartbeats go on while a job runs. Soft time limits apply when
-    that thread is the main thread (SIGALRM); a hard limit cannot be enforced without
+    While a job runs, a keeper thread serves the connection in its place (heartbeats,
+    reading what arrives; see :mod:`taskrpc.worker.keeper`). Soft time limits apply when
+    the worker runs in the main thread (SIGALRM); a hard limit cannot be enforced without
     killing the worker itself.
     """
 
     size = 1
+    #: Jobs run in the caller's thread, inside ``submit``.
+    inline = True
 
     def __init__(self, app: App, concurrency: int = 1) -> None:
         self._app = app
-        self._jobs: queue.SimpleQueue[tuple[Job, Done] | None] = queue.SimpleQueue()
         self._alarms = threading.current_thread() is threading.main_thread()
         if self._alarms:
             signal.signal(signal.SIGALRM, on_soft_limit)
 
     def submit(self, job: Job, done: Done) -> None:
-        self._jobs.put((job, done))
-
-    def run_jobs(self) -> None:
-        """Run submitted jobs, in this thread, until :meth:`shutdown`."""
-        while True:
-            item = self._jobs.get()
-            if item is None:
-                return
-            job, done = item
-            done(run_with_soft_limit(self._app, job) if self._alarms else execute(self._app, job))
+        if self._alarms:
+            done(run_with_soft_limit(self._app, job))
+        else:
+            done(execute(self._app, job))
 
     def shutdown(self, wait: bool = True) -> None:
-        self._jobs.put(None)
+        pass
 
 
 class ThreadPool:
@@ -132,6 +125,4 @@ def make_pool(kind: str, app: App, concurrency: int) -> Pool:
         ) from None
     from .ratelimit import rate_limited
 
-    # Not inline even for solo: its jobs run off the connection's thread, which must
-    # never wait for a rate (heartbeats).
-    return rate_limited(app, factory(app, concurrency), inline=False)
+    return rate_limited(app, factory(app, concurrency), inline=kind == "solo")

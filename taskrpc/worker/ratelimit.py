@@ -43,6 +43,11 @@ class RateLimitedPool:
         self._thread: threading.Thread | None = None
 
     @property
+    def inline(self) -> bool:
+        """Whether jobs run inside :meth:`submit` (the inner pool's, or a rate's wait)."""
+        return self._inline
+
+    @property
     def size(self) -> int:
         """The inner pool's size plus the jobs held here (they use no slot of it)."""
         return self._inner.size + self._held

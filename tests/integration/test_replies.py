@@ -66,10 +66,23 @@ def test_an_unknown_reply_is_dropped_and_counted(add, rpc_app, broker_url):
     assert add.delay(2, 2).get(timeout=10) == 4 and client.duplicate_replies == 0
 
 
-def test_a_garbled_reply_to_a_pending_call_surfaces_as_an_error_not_a_hang(rpc_app, broker_url):
-    from taskrpc import RemoteError
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b'{"ok": false}', b'{"ok": "maybe", "result": 1}', b"\xff" * 64],
+    ids=["not-json", "error-without-details", "wrong-envelope", "bytes"],
+)
+def test_a_garbled_reply_is_dropped_and_counted_and_the_call_keeps_waiting(
+    rpc_app, broker_url, body
+):
+    from taskrpc import TimeoutError
 
+    client = rpc_app.client
     result = rpc_app.send_task("nobody.serves.this", queue=rpc_app.settings.default_queue)
-    inject(broker_url, rpc_app.client, result.id, b"{not json")
-    with pytest.raises(RemoteError, match="unreadable reply"):
-        result.get(timeout=10)
+    inject(broker_url, client, result.id, body)
+    wait_until(lambda: client.rejected_replies == 1)
+    assert not result.ready()
+    with pytest.raises(TimeoutError, match="a reply was dropped: BadReply"):
+        result.get(timeout=0.2)
+    inject(broker_url, client, result.id, b'{"ok": true, "result": 42}')  # the genuine one
+    assert result.get(timeout=10) == 42
+    assert client.unknown_replies == 0 and client.duplicate_replies == 0

@@ -215,6 +215,22 @@ def test_a_client_with_a_wrong_secret_cannot_trust_the_refusal(served, broker_ur
         assert info.value.type_name == "BadSignature"
 
 
+@pytest.mark.usefixtures("still_serving")
+def test_a_client_with_a_wrong_secret_drops_the_refusal_it_cannot_verify(served, broker_url):
+    from taskrpc import TimeoutError
+
+    keys = ("k2:" + "z" * 32,)
+    with App(
+        "outsider", broker_url=broker_url, default_queue=served.queue, signing_keys=keys
+    ) as app:
+        # The worker refuses the request; a client holding a wrong secret cannot
+        # authenticate the refusal, so it drops it like any reply that does not verify,
+        # and the call ends at its deadline, naming the reply it dropped.
+        with pytest.raises(TimeoutError, match="a reply was dropped: BadSignature"):
+            app.send_task("add", [1, 1], timeout=2).get()
+        assert app.client.rejected_replies == 1
+
+
 def test_replies_are_signed_over_their_body_and_routing(raw, served, broker_url):
     queue_name = f"taskrpc.test.reply.{uuid.uuid4().hex[:8]}"
     body = json.dumps({"args": [20, 22]}).encode()

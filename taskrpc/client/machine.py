@@ -1,0 +1,485 @@
+"""The client core: calls and one broker connection, as a sans-I/O state machine.
+
+Events come in as method calls (a call submitted, the connection up, a publish
+confirmed, the connection lost, a deadline passed...) with the time they happened;
+actions come out as a list the driver carries out in order: :class:`Declare` a queue,
+:class:`Publish` a request, :class:`Fail` a call. Replies settle calls through the
+:class:`~taskrpc.client.replies.ReplyRouter` the machine owns. There are no sockets, threads
+or clocks in here: the drivers (:mod:`taskrpc.client.listener` for threads, the asyncio client
+on top of it) serialise events under one lock and do the I/O, and the tests drive the
+machine with plain event sequences.
+
+Connection states (:data:`CONNECTION_TRANSITIONS`)::
+
+    CONNECTING --connected--> READY --blocked--> BLOCKED --unblocked--> READY
+        ^                       |                   |
+        +--------lost-----------+-------lost--------+        any --close--> CLOSED
+
+Call states (:data:`CALL_TRANSITIONS`)::
+
+    QUEUED --send--> SENT --ack--> CONFIRMED --(reply)--> done
+      ^  ^            |  \\--nack, unsent-->QUEUED         |
+      |  +--resend----+-------------------------------------+  (lost; idempotent only)
+
+Invariants, checked by the tests with every interleaving they can build:
+
+1. A call is in at most one place the machine keeps calls: the outbox (keyed by call id)
+   or the unconfirmed publishes (keyed by delivery tag). Submitting a call twice raises.
+2. A call ends exactly once: a reply, or one :class:`Fail`. After that no event moves it
+   and no action names it again.
+3. A call is published only while the connection is ``READY`` (never while the broker
+   blocks publishing), at most once per connection, and only before its deadline; its
+   ``expiration`` is the time left at that publish, in whole milliseconds, at least 1.
+4. A call is published again on a later connection only when it provably reached no queue
+   (refused with a nack, or its frames never left: :meth:`ClientMachine.unsent`), within
+   its ``publish_retry``, or when its task is idempotent, within ``resend``. A call whose
+   publish is in doubt (sent, unconfirmed, connection lost) or whose reply queue went
+   with the connection fails otherwise with :class:`~taskrpc.ConnectionLost`, whose
+   message says whether the request may have run.
+5. A call whose deadline passes before it is published fails locally with
+   :class:`~taskrpc.TimeoutError` (``started=False``) and is never published.
+6. An event that the current state does not allow raises :class:`IllegalTransition` at
+   once: that is a bug in a driver, never a network fault.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from typing import Any, NamedTuple
+
+from .. import delays
+from ..exceptions import (
+    BrokerError,
+    ClientClosed,
+    ConnectionLost,
+    TaskRPCError,
+    TimeoutError,
+    Unroutable,
+)
+from ..policies import RetryPolicy
+from ..queues import UNCONFIRMED
+from .replies import PendingCall, ReplyRouter
+
+logger = logging.getLogger("taskrpc.client")
+
+CONNECTING, READY, BLOCKED, CLOSED = "CONNECTING", "READY", "BLOCKED", "CLOSED"
+QUEUED, SENT, CONFIRMED = "QUEUED", "SENT", "CONFIRMED"
+
+#: (state, event) -> next state of the connection; anything else is illegal.
+CONNECTION_TRANSITIONS: dict[tuple[str, str], str] = {
+    (CONNECTING, "connected"): READY,
+    (CONNECTING, "lost"): CONNECTING,  # an attempt failed
+    (READY, "blocked"): BLOCKED,
+    (READY, "unblocked"): READY,  # RabbitMQ may repeat itself: harmless
+    (BLOCKED, "blocked"): BLOCKED,
+    (BLOCKED, "unblocked"): READY,
+    (READY, "lost"): CONNECTING,
+    (BLOCKED, "lost"): CONNECTING,
+    (CLOSED, "lost"): CLOSED,  # the driver's own close of the connection
+    **{(state, "close"): CLOSED for state in (CONNECTING, READY, BLOCKED, CLOSED)},
+    **{(state, "reset"): CONNECTING for state in (CONNECTING, READY, BLOCKED)},
+}
+
+#: (state, event) -> next state of a call not yet done; anything else is illegal.
+CALL_TRANSITIONS: dict[tuple[str, str], str] = {
+    (QUEUED, "send"): SENT,
+    (SENT, "ack"): CONFIRMED,
+    (SENT, "nack"): QUEUED,
+    (SENT, "unsent"): QUEUED,
+    (CONFIRMED, "unsend"): QUEUED,  # only without publisher confirms
+    (SENT, "resend"): QUEUED,
+    (CONFIRMED, "resend"): QUEUED,
+}
+
+
+class IllegalTransition(TaskRPCError):
+    """An event the client state machine does not allow in its current state (a bug)."""
+
+
+class Declare(NamedTuple):
+    """Action: declare the task queue ``queue`` (once per connection) before publishing;
+    :data:`taskrpc.delays.PREFIX` names the delay cascade."""
+
+    queue: str
+
+
+class Publish(NamedTuple):
+    """Action: publish ``call``'s request with these AMQP ``properties`` (signed), to
+    ``exchange`` with ``routing_key``, mandatory."""
+
+    call: PendingCall
+    properties: dict[str, Any]
+    exchange: str
+    routing_key: str
+
+
+class Sent(NamedTuple):
+    """Action: settle fire-and-forget ``call`` as sent (confirmed; no reply will come)."""
+
+    call: PendingCall
+
+
+class Fail(NamedTuple):
+    """Action: settle ``call`` with ``error`` (it is already out of the machine)."""
+
+    call: PendingCall
+    error: BaseException
+
+
+Action = Declare | Publish | Sent | Fail
+
+
+class ClientMachine:
+    """The client's calls and connection state; see the module docstring.
+
+    Parameters:
+        router: Where calls wait for replies (the machine adds and fails calls there).
+        exchange: The task exchange requests are published to.
+        publish_retry: Default bound on publishing a call again after a safe failure.
+        resend: Bound on resending an idempotent call once its publish was in doubt.
+    """
+
+    def __init__(
+        self,
+        router: ReplyRouter,
+        *,
+        exchange: str = "taskrpc",
+        publish_retry: RetryPolicy,
+        resend: RetryPolicy,
+    ) -> None:
+        self.router = router
+        self._exchange = exchange
+        self.state = CONNECTING
+        #: The reply queue of the current connection ("" while not connected).
+        self.reply_to = ""
+        #: Why the broker blocks publishing (``connection.blocked``), while it does.
+        self.blocked_reason = ""
+        #: Why the last connection ended or could not be made.
+        self.last_error = ""
+        self._publish_retry = publish_retry
+        self._resend = resend
+        self._outbox: dict[str, PendingCall] = {}
+        self._unconfirmed: dict[int, PendingCall] = {}
+        self._returned: dict[str, str] = {}
+        self._declared: set[str] = set()
+        self._tag = 0
+        self._confirms = True
+        self._deadlines: list[tuple[float, str]] = []  # a heap: (deadline, call id)
+
+    # -- connection events ------------------------------------------------------------
+
+    def _move(self, event: str) -> None:
+        new = CONNECTION_TRANSITIONS.get((self.state, event))
+        if new is None:
+            raise IllegalTransition(f"connection event {event!r} in state {self.state}")
+        self.state = new
+
+    def connected(self, reply_to: str, now: float, *, confirms: bool = True) -> list[Action]:
+        """A new connection consumes replies at ``reply_to``: publish what waits."""
+        self._move("connected")
+        self.reply_to, self._confirms, self._tag = reply_to, confirms, 0
+        self.blocked_reason = ""
+        self._declared = set()
+        return self._flush(now)
+
+    def blocked(self, reason: str) -> None:
+        """The broker stopped reading our publishes (``connection.blocked``)."""
+        self._move("blocked")
+        self.blocked_reason = reason or "the broker is low on a resource"
+        logger.warning("the broker blocks publishing (connection.blocked: %s)", reason)
+
+    def unblocked(self, now: float) -> list[Action]:
+        """The broker reads publishes again (``connection.unblocked``)."""
+        was = self.state
+        self._move("unblocked")
+        self.blocked_reason = ""
+        return self._flush(now) if was == BLOCKED else []
+
+    def connection_lost(self, reason: str, now: float) -> list[Action]:
+        """The connection (and with it the reply queue) is gone; decide each call's fate.
+
+        Queued calls wait for the next connection. Calls whose publish is in doubt or whose
+        reply queue was lost are resent if their task is idempotent, else they fail.
+        """
+        self._move("lost")
+        self.last_error, self.reply_to, self.blocked_reason = reason, "", ""
+        unconfirmed, self._unconfirmed, self._returned = self._unconfirmed, {}, {}
+        actions: list[Action] = []
+        for call in unconfirmed.values():
+            if not call.done:
+                actions += self._lost(call, now, in_doubt=True)
+        for call in self.router.calls():
+            if call.state == CONFIRMED and not call.done:
+                actions += self._lost(call, now, in_doubt=False)
+        return actions
+
+    def reset(self, error: BaseException) -> list[Action]:
+        """The driver hit a bug and drops its connection: every call fails with ``error``."""
+        self._move("reset")
+        self.reply_to, self.blocked_reason = "", ""
+        self._outbox.clear()
+        self._unconfirmed.clear()
+        return [self._fail(call, error) for call in self.router.calls() if not call.done]
+
+    def close(self, error: BaseException | None = None) -> list[Action]:
+        """The client closes: every call not yet done fails (``ClientClosed``)."""
+        self._move("close")
+        error = error or ClientClosed("client closed while the call was pending")
+        self._outbox.clear()
+        self._unconfirmed.clear()
+        return [self._fail(call, error) for call in self.router.calls() if not call.done]
+
+    # -- call events ------------------------------------------------------------------
+
+    def submit(self, call: PendingCall, now: float) -> list[Action]:
+        """A new call (its ``request`` set): publish it now if possible, else queue it.
+
+        Raises:
+            ClientClosed: The client is closed.
+            IllegalTransition: This call was submitted before.
+        """
+        if self.state == CLOSED:
+            raise ClientClosed("client is closed")
+        if call.state != QUEUED or call.publishes or call.id in self._outbox:
+            raise IllegalTransition(f"call {call.id} submitted twice")
+        if call.done:  # given up (cancelled) before it reached the machine: never sent
+            return []
+        self.router.add(call)
+        if self.state == READY and not self._outbox:
+            return self._send(call, now)
+        self._queue(call)
+        return []
+
+    def flush(self, now: float) -> list[Action]:
+        """Publish what the outbox holds, if the connection allows (after :meth:`unsent`)."""
+        return self._flush(now) if self._outbox else []
+
+    def unsent(self, call: PendingCall) -> None:
+        """The driver could not write ``call``'s frames (it failed before they left)."""
+        if call.done:
+            return
+        if self._confirms:
+            tag = call.tag
+            if self._unconfirmed.get(tag) is not call:
+                raise IllegalTransition(f"call {call.id} reported unsent but is not unconfirmed")
+            del self._unconfirmed[tag]
+            self._step(call, "unsent")
+        else:  # taken as confirmed when its publish was handed out
+            self._step(call, "unsend")
+        call.publishes -= 1  # it never left: it does not count
+        self._queue(call)
+
+    def declare_failed(self, queue: str, reason: str) -> list[Action]:
+        """Declaring ``queue`` (or the delay cascade) failed: fail the calls queued for it.
+
+        The driver first returns the publishes it did not make with :meth:`unsent`.
+        """
+        error = BrokerError(reason)
+        self._declared.discard(queue)
+        cascade = queue == delays.PREFIX
+        doomed = [
+            call
+            for call in self._outbox.values()
+            if (call.request.due is not None if cascade else call.request.queue == queue)
+        ]
+        for call in doomed:
+            del self._outbox[call.id]
+        return [self._fail(call, error) for call in doomed]
+
+    def ack(self, tag: int, multiple: bool = False) -> list[Action]:
+        """The broker confirmed publishes up to ``tag``: they reached their queue."""
+        actions: list[Action] = []
+        for call in self._settle_tags(tag, multiple):
+            reason = self._returned.pop(call.id, None)
+            if call.done:
+                continue
+            if reason is not None:
+                self._declared.discard(call.request.queue)  # declare it again next time
+                message = (
+                    f"no queue is bound for {call.task} on {call.request.queue!r} "
+                    f"({reason}); was the queue deleted?"
+                )
+                actions.append(self._fail(call, Unroutable(message)))
+                continue
+            self._step(call, "ack")
+            actions += self._confirmed(call)
+        return actions
+
+    def _confirmed(self, call: PendingCall) -> list[Action]:
+        call.confirmed = True
+        if call.request.fire:  # no reply will come: the call is done
+            self.router.discard(call.id)
+            call.request = None
+            return [Sent(call)]
+        if not call.resendable:
+            call.request = None  # nothing will send it again: let the body go
+        return []
+
+    def nack(self, tag: int, multiple: bool, now: float) -> list[Action]:
+        """The broker refused publishes up to ``tag``: they reached no queue."""
+        actions: list[Action] = []
+        for call in self._settle_tags(tag, multiple):
+            self._returned.pop(call.id, None)
+            if call.done:
+                continue
+            if call.publishes <= self._policy(call).max_retries:
+                self._step(call, "nack")
+                self._queue(call)
+            else:
+                actions.append(self._fail(call, BrokerError(f"the broker refused {call.task}")))
+        if self.state == READY:
+            actions += self._flush(now)
+        return actions
+
+    def returned(self, call_id: str, reason: str) -> None:
+        """The broker returned a publish (no queue bound); its confirm follows."""
+        self._returned[call_id] = reason
+
+    def expire(self, now: float) -> list[Action]:
+        """Fail the queued calls whose deadline passed: they will never be published.
+
+        A published call is left waiting past its deadline: its caller stops waiting
+        then (with :meth:`timeout_error`), and a late reply, such as the worker's
+        "deadline exceeded", still reaches it while its handle is held.
+        """
+        actions: list[Action] = []
+        deadlines, outbox = self._deadlines, self._outbox
+        while deadlines and deadlines[0][0] <= now:
+            call = outbox.pop(heapq.heappop(deadlines)[1], None)
+            if call is not None and not call.done:
+                actions.append(self._fail(call, self.timeout_error(call)))
+        return actions
+
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of a queued call (for the driver's timer)."""
+        return self._deadlines[0][0] if self._deadlines else None
+
+    def timeout_error(self, call: PendingCall) -> TimeoutError:
+        """The error of ``call`` reaching its deadline, saying what held it up."""
+        where = f"no reply for {call.task} [{call.id}]: its deadline passed"
+        if call.state == QUEUED:
+            why = self._why_unsent()
+            return TimeoutError(f"{where} before it could be published ({why})", started=False)
+        if call.state == SENT and self.state == BLOCKED:
+            why = f"the broker blocks publishing: connection.blocked, {self.blocked_reason}"
+            return TimeoutError(f"{where}; the broker never confirmed it ({why})")
+        if call.state == SENT:  # sent on a live connection, neither confirmed nor refused
+            return TimeoutError(f"{where}; the broker never confirmed it ({UNCONFIRMED})")
+        if call.rejected:
+            where += f"; {call.rejected}"
+        return TimeoutError(where)
+
+    # -- internals --------------------------------------------------------------------
+
+    def _why_unsent(self) -> str:
+        if self.state == BLOCKED:
+            return f"the broker blocks publishing: connection.blocked, {self.blocked_reason}"
+        if self.state == CONNECTING:
+            return f"no connection to the broker: {self.last_error or 'connecting'}"
+        return "the client closed"
+
+    def _step(self, call: PendingCall, event: str) -> None:
+        new = CALL_TRANSITIONS.get((call.state, event))
+        if new is None or call.done:
+            done = " (done)" if call.done else ""
+            raise IllegalTransition(f"call event {event!r} in state {call.state}{done}")
+        call.state = new
+
+    def _queue(self, call: PendingCall) -> None:
+        self._outbox[call.id] = call
+        deadlines = self._deadlines
+        heapq.heappush(deadlines, (call.deadline, call.id))
+        if len(deadlines) > 2 * len(self._outbox) + 1024:  # mostly published since: compact
+            self._deadlines = [(each.deadline, each.id) for each in self._outbox.values()]
+            heapq.heapify(self._deadlines)
+
+    def _flush(self, now: float) -> list[Action]:
+        if self.state != READY:
+            return []
+        outbox, self._outbox = self._outbox, {}
+        actions: list[Action] = []
+        for call in outbox.values():
+            if not call.done:
+                actions += self._send(call, now)
+        return actions
+
+    def _send(self, call: PendingCall, now: float) -> list[Action]:
+        left = call.deadline - now
+        if left <= 0:
+            return [self._fail(call, self.timeout_error(call))]
+        request = call.request
+        actions: list[Action] = []
+        declared = self._declared
+        if request.queue not in declared:
+            declared.add(request.queue)
+            actions.append(Declare(request.queue))
+        exchange, routing_key = self._exchange, request.queue
+        expiration = max(1, int(left * 1000)) if request.expires else None
+        if request.due is not None:  # delayed: through the cascade, never expiring there
+            exchange, routing_key = request.route(self._exchange, now)
+            expiration = None
+            if exchange.startswith(delays.PREFIX) and delays.PREFIX not in declared:
+                declared.add(delays.PREFIX)
+                actions.append(Declare(delays.PREFIX))
+        self._step(call, "send")
+        call.publishes += 1
+        reply_to = "" if request.fire else self.reply_to
+        properties = request.amqp_properties(reply_to, expiration)
+        if self._confirms:
+            self._tag += 1
+            call.tag = self._tag
+            self._unconfirmed[self._tag] = call
+            actions.append(Publish(call, properties, exchange, routing_key))
+            return actions
+        # No confirms (in-process): as good as confirmed once written. The request is
+        # kept, in case the driver reports the write failed (:meth:`unsent`).
+        actions.append(Publish(call, properties, exchange, routing_key))
+        self._step(call, "ack")
+        call.confirmed = True
+        if request.fire:
+            self.router.discard(call.id)
+            actions.append(Sent(call))
+        return actions
+
+    def _lost(self, call: PendingCall, now: float, *, in_doubt: bool) -> list[Action]:
+        """Resend (idempotent) or fail ``call``, whose publish or reply queue was lost."""
+        if call.deadline <= now:
+            return [self._fail(call, self.timeout_error(call))]
+        if call.resendable and call.request is not None and call.resends < self._resend.max_retries:
+            call.resends += 1
+            self._step(call, "resend")
+            self._queue(call)
+            return []
+        if in_doubt:
+            message = (
+                f"connection lost after {call.task} [{call.id}] was published but before the "
+                f"broker confirmed it: the request may have run ({self.last_error})"
+            )
+        else:
+            message = (
+                f"reply queue lost with the connection: {call.task} [{call.id}] reached the "
+                f"broker and may have run; its reply cannot arrive ({self.last_error})"
+            )
+        return [self._fail(call, ConnectionLost(message))]
+
+    def _fail(self, call: PendingCall, error: BaseException) -> Fail:
+        self.router.discard(call.id)
+        call.request = None
+        return Fail(call, error)
+
+    def _settle_tags(self, tag: int, multiple: bool) -> list[PendingCall]:
+        if not multiple:
+            call = self._unconfirmed.pop(tag, None)
+            return [] if call is None else [call]
+        tags = [each for each in self._unconfirmed if each <= tag]
+        return [self._unconfirmed.pop(each) for each in tags]
+
+    def _policy(self, call: PendingCall) -> RetryPolicy:
+        return call.publish_retry or self._publish_retry
+
+    def __repr__(self) -> str:
+        return (
+            f"<ClientMachine {self.state} outbox={len(self._outbox)} "
+            f"unconfirmed={len(self._unconfirmed)} pending={len(self.router)}>"
+        )
