@@ -252,12 +252,9 @@ class ConsumeLoop:
             bare = self.app.bare_task(queue) if queue else None
             job = Job(bad.correlation_id or "", bare.name if bare else "", b"", None)
             job = dataclasses.replace(job, reply_to=bad.reply_to, routing_key=queue)
-            if self.hooks:
-                run_hooks(self.hooks, "before_request", job)
+            # Not a request (no hooks run): counted by the rejections, which metrics export.
             outcome = refusal(self.app, dataclasses.replace(job, bare=bare is not None), error)
             outcome = dataclasses.replace(outcome, verified=False)
-            if self.hooks:
-                run_hooks(reversed(self.hooks), "after_request", job, outcome, SOURCE_REFUSED)
             if bad.reply_to:
                 properties = {"reply_to": bad.reply_to, "correlation_id": bad.correlation_id}
                 answer = Delivery(

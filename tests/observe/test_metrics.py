@@ -101,7 +101,7 @@ def test_refusals_duplicates_and_redeliveries_are_counted_by_reason(
     assert value(samples, "taskrpc_worker_duplicates_answered_total", task="add") == 1
     assert value(samples, "taskrpc_worker_succeeded_total", task="add") == 1
     # announced over the limit: rejected by the AMQP layer before it became a request
-    assert value(samples, "taskrpc_worker_rejected_total", reason="Undecodable") == 1
+    assert value(samples, "taskrpc_worker_rejected_total", reason="PayloadTooLarge") == 1
     assert value(samples, "taskrpc_worker_refused_total", reason="deadline_exceeded") == 1
 
 
