@@ -25,9 +25,10 @@ from ..settings import Settings
 from ..transport.nodes import BrokerNodes
 from .actions import carry_out
 from .leader import Leadership
-from .machine import Action, ClientMachine, Fail
+from .machine import ClientMachine
 from .replies import PendingCall, RawReply
 from .session import DIRECT_REPLY_TO, REPLY_QUEUE_PREFIX, Session
+from .states import Action, Fail
 
 __all__ = ["DIRECT_REPLY_TO", "REPLY_QUEUE_PREFIX", "ReplyListener"]
 
