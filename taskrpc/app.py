@@ -329,8 +329,8 @@ class App:
     ) -> list[dict[str, Any]]:
         """Ask every live worker of this app not to start the requests ``request_ids``.
 
-        Workers remember a revoked id for an hour (it cannot outlive a request's
-        deadline anyway) and answer such a request with :class:`~taskrpc.Revoked`.
+        Workers remember a revoked id for an hour, or until its request's deadline once
+        they have seen it, and answer such a request with :class:`~taskrpc.Revoked`.
         ``terminate=True`` also stops one already running, where the pool can (the
         processes pool kills its child); elsewhere it runs to its end.
 

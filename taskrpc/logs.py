@@ -54,7 +54,8 @@ class RequestLog(Middleware):
         self._started: dict[int, float] = {}
 
     def before_request(self, job: Job) -> None:
-        self._started[id(job)] = time.perf_counter()
+        if self.logger.isEnabledFor(logging.WARNING):  # else nothing will be logged
+            self._started[id(job)] = time.perf_counter()
 
     def after_request(self, job: Job, outcome: Outcome, source: str) -> None:
         began = self._started.pop(id(job), None)

@@ -140,6 +140,7 @@ class WorkerMetrics(Middleware):
         self.reconnects = prom.Counter(
             "taskrpc_worker_reconnects", "Connections made after a lost one.", registry=registry
         )
+        self._registry = registry
         self._series: dict[tuple[str, str], _Series] = {}
         self._started: dict[int, tuple[float, _Series]] = {}
         self._known: frozenset[str] = frozenset()
@@ -147,6 +148,9 @@ class WorkerMetrics(Middleware):
 
     def after_worker_boot(self, worker: Worker) -> None:
         self._known = frozenset(worker.app.tasks)
+        rejections = getattr(worker, "rejections", None)
+        if rejections is not None:
+            self._registry.register(_RejectionsCollector(rejections))
         self.pool_size.set(worker.concurrency)
         self.pool_busy.set_function(lambda: worker.busy)
 
@@ -203,6 +207,25 @@ class WorkerMetrics(Middleware):
             task = job.task if job.task in self._known else UNKNOWN_TASK
             self.failed.labels(task, job.routing_key, code or "task_failed").inc()
         series.run.observe(time.perf_counter() - began)
+
+
+class _RejectionsCollector:
+    """``taskrpc_worker_rejected_total{reason}``, read from the worker's own counts."""
+
+    def __init__(self, rejections: Any) -> None:
+        self._rejections = rejections
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily
+
+        family = CounterMetricFamily(
+            "taskrpc_worker_rejected",
+            "Deliveries rejected without requeue (dead-lettered), by reason.",
+            labels=("reason",),
+        )
+        for reason, count in sorted(self._rejections.counts().items()):
+            family.add_metric((reason,), count)
+        yield family
 
 
 class ClientMetrics(Middleware):

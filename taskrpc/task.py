@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
 class Task(FanOutMethods[P, R]):
     """A registered function. Calling it runs it here; :meth:`delay` runs it on a worker.
 

@@ -65,9 +65,7 @@ def periodic_decorator(
         from ..task import Task
 
         if not isinstance(task, Task):
-            raise ConfigurationError(
-                "@app.periodic applies to a task: put it above @app.task"
-            )
+            raise ConfigurationError("@app.periodic applies to a task: put it above @app.task")
         key = name or task.name
         if key in entries:
             raise ConfigurationError(f"a periodic entry named {key!r} is already registered")

@@ -91,6 +91,11 @@ class WorkerState(Middleware):
     def refuse(self, job: Job) -> RemoteError | None:
         if not self._revoked or job.request_id not in self._revoked:
             return None
+        if job.deadline is not None:  # no copy of it can come after its deadline
+            with self._lock:
+                forget = self._revoked.get(job.request_id)
+                if forget is not None:
+                    self._revoked[job.request_id] = min(forget, job.deadline + 60)
         return Revoked(f"request {job.request_id} was revoked", type_name="Revoked")
 
     def after_request(self, job: Job, outcome: Outcome, source: str) -> None:

@@ -45,7 +45,7 @@ class Collector:
             "version": 0,
         }
         self._seen: dict[str, dict[str, Any]] = {}
-        self._previous: dict[str, Any] = {}
+        self._previous: dict[str, tuple[float, float]] = {}
         self._history: dict[str, collections.deque[dict[str, Any]]] = {}
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="taskrpc-dashboard", daemon=True)

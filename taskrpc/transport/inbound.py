@@ -42,8 +42,19 @@ _method_sig = struct.Struct(">HH").unpack_from
 class _Partial:
     """A delivery whose content frames are still arriving."""
 
-    __slots__ = ("consumer_tag", "tag", "redelivered", "exchange", "routing_key", "problem",
-                 "properties", "size", "received", "parts", "header_seen")
+    __slots__ = (
+        "consumer_tag",
+        "tag",
+        "redelivered",
+        "exchange",
+        "routing_key",
+        "problem",
+        "properties",
+        "size",
+        "received",
+        "parts",
+        "header_seen",
+    )
 
     def __init__(self, consumer_tag: str, tag: int, redelivered: bool, exchange: str,
                  routing_key: str, problem: str) -> None:  # fmt: skip

@@ -275,4 +275,3 @@ def _default_concurrency(pool: str) -> int:
     if pool == "processes":
         return os.cpu_count() or 1
     return 4
-

@@ -134,15 +134,15 @@ def encode_reply(app: App, reply: ReplyBody, serializer: str) -> Outcome:
         failure = InvalidResult(f"result {kind}: {exc}", type_name=type(exc).__name__)
         reply = ReplyBody(ok=False, error=ErrorInfo.from_exception(failure))
         encoded = app.codec.encode(reply.model_dump(mode="json"), app.settings.serializer)
-    error = reply.error
+    info = reply.error
     return Outcome(
         ok=reply.ok,
         body=encoded.body,
         content_type=encoded.content_type,
         content_encoding=encoded.content_encoding,
-        error_code=error.code if error else None,
-        error_type=error.type if error else None,
-        error_message=error.message[:500] if error else None,
+        error_code=info.code if info else None,
+        error_type=info.type if info else None,
+        error_message=info.message[:500] if info else None,
     )
 
 

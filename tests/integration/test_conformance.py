@@ -159,7 +159,9 @@ def check_reply(served: Served, message: Any, expected: dict[str, Any]) -> None:
     headers = properties.get("application_headers") or {}
     for name, kind, value in expected["headers"]:
         assert type(headers.get(name)) is FIELD_TYPES[kind] and headers[name] == value, headers
-    if served.signer is not None:  # signed with the request's key, over what it says
+    if served.signer is not None and not expected.get("verified_request", True):
+        assert "taskrpc-signature" not in headers  # a refusal before verification: unsigned
+    elif served.signer is not None:  # signed with the request's key, over what it says
         envelope = Envelope(
             "reply",
             properties.get("content_type"),

@@ -94,12 +94,14 @@ def test_refusals_duplicates_and_redeliveries_are_counted_by_reason(
                 if n in ("taskrpc_worker_received_total",)
             )
 
-        wait_until(lambda: counted() == 4)
+        rejected = "taskrpc_worker_rejected_total"
+        wait_until(lambda: counted() == 3 and value(_samples(registry), rejected) == 1)
         connection.default_channel.queue_delete(reply_queue)
     samples = _samples(registry)
     assert value(samples, "taskrpc_worker_duplicates_answered_total", task="add") == 1
     assert value(samples, "taskrpc_worker_succeeded_total", task="add") == 1
-    assert value(samples, "taskrpc_worker_refused_total", reason="payload_too_large") == 1
+    # announced over the limit: rejected by the AMQP layer before it became a request
+    assert value(samples, "taskrpc_worker_rejected_total", reason="Undecodable") == 1
     assert value(samples, "taskrpc_worker_refused_total", reason="deadline_exceeded") == 1
 
 
@@ -191,3 +193,62 @@ def test_bench_metrics_runs_both_sides_and_reports_the_cost(broker_url, tmp_path
     figures = json.loads(out.read_text())
     assert figures["counted"] >= 70  # the metrics side's worker counted every call
     assert set(figures["pipelined"]) == {"metrics off", "metrics on", "cost"}
+
+
+def test_a_lost_connection_shows_as_a_reconnect(broker_url, unique_queue, start_worker):
+    from taskrpc.testing.proxy import FaultProxy
+
+    registry = CollectorRegistry()
+    with FaultProxy(("127.0.0.1", 5672)) as proxy:
+        app = App(
+            "test", broker_url=proxy.url(broker_url), default_queue=unique_queue, default_timeout=20
+        )
+
+        @app.task(name="add")
+        def add(a: int, b: int) -> int:
+            return a + b
+
+        client = App("test", broker_url=broker_url, default_queue=unique_queue, default_timeout=20)
+        try:
+            start_worker(app, middleware=[WorkerMetrics(registry)])
+            assert client.send_task("add", [1, 2]).get() == 3
+            proxy.reset()  # every link gets a TCP reset: the worker reconnects
+            wait_until(lambda: value(_samples(registry), "taskrpc_worker_reconnects_total") == 1)
+            assert client.send_task("add", [2, 2]).get() == 4
+            assert value(_samples(registry), "taskrpc_worker_connected") == 1
+        finally:
+            client.close()
+            app.close()
+
+
+def test_client_metrics_count_dropped_replies(broker_url, unique_queue, start_worker):
+    from taskrpc import Middleware
+
+    registry = CollectorRegistry()
+    seen: list[str] = []
+
+    class ReplyTo(Middleware):
+        def before_request(self, job):
+            seen.append(job.reply_to)
+
+    app = App("test", broker_url=broker_url, default_queue=unique_queue, default_timeout=20)
+    app.add_middleware(ClientMetrics(registry))
+
+    @app.task(name="add")
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    try:
+        start_worker(app, middleware=[ReplyTo()])
+        result = add.delay(1, 2)
+        assert result.get() == 3
+        body = json.dumps({"ok": True, "result": 3}).encode()
+        for correlation_id in (result.id, "nobody-asked"):
+            publish_raw(broker_url, seen[0], body, properties={"correlation_id": correlation_id})
+        assert add.delay(2, 2).get() == 4  # the client reads on
+        wait_until(lambda: value(_samples(registry), "taskrpc_client_dropped_replies_total") == 2)
+        samples = _samples(registry)
+        assert value(samples, "taskrpc_client_dropped_replies_total", kind="duplicate") == 1
+        assert value(samples, "taskrpc_client_dropped_replies_total", kind="unknown") == 1
+    finally:
+        app.close()

@@ -81,3 +81,19 @@ def test_run_validates_and_returns_the_declared_type():
     assert triple.run(2) == 6
     with pytest.raises(InvalidArguments):
         double.run("x")
+
+
+def test_a_delayed_call_on_the_in_process_broker_fails_with_a_clear_error():
+    from taskrpc import BrokerError
+
+    app = App("checks", broker_url="memory://")
+
+    @app.task(name="later")
+    def later(x: int) -> int:
+        return x
+
+    try:
+        with pytest.raises(BrokerError, match="delayed calls need RabbitMQ"):
+            later.apply_async((1,), countdown=0.5, timeout=3).get()
+    finally:
+        app.close()
