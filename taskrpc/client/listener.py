@@ -198,10 +198,13 @@ class ReplyListener:
         while not self.stopping:
             try:
                 session = Session(self._settings, self, nodes=self._nodes, direct=self._direct)
-            except BrokerError as exc:  # could not connect
+            except Exception as exc:  # could not connect (BrokerError), or a bug: say so
+                if not isinstance(exc, BrokerError):
+                    logger.exception("taskrpc client failed to set up a connection (a bug)")
                 attempt += 1
                 with self.io_lock:
-                    self._feed(self.machine.connection_lost(str(exc), time.monotonic()))
+                    reason = str(exc) if isinstance(exc, BrokerError) else repr(exc)
+                    self._feed(self.machine.connection_lost(reason, time.monotonic()))
                 if attempt > self._connect_retry.max_retries:
                     self._gave_up.set()
                 self._stopped.wait(self._connect_retry.delay(attempt))
