@@ -122,6 +122,12 @@ def dead_letters_needed(settings: Settings, names: list[str]) -> bool:
     )
 
 
+#: Why a request the broker neither confirmed nor refused may be stuck, for errors.
+UNCONFIRMED = (
+    "no quorum? a quorum queue takes no requests while a majority of its nodes is down; "
+    "the request may still be queued, and run once they return"
+)
+
 #: Arguments of the dead-letter queue itself: replicated, with no dead-lettering of its own.
 DEAD_LETTER_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum"}
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 from ..exceptions import ConnectionLost, TaskRPCError, TimeoutError
+from ..queues import UNCONFIRMED
 from .replies import PendingCall
 
 CONNECTING, READY, BLOCKED, CLOSED = "CONNECTING", "READY", "BLOCKED", "CLOSED"
@@ -93,6 +94,8 @@ def timeout_error(
         return TimeoutError(f"{where} before it could be published ({why})", started=False)
     if call.state == SENT and state == BLOCKED:
         return TimeoutError(f"{where}; the broker never confirmed it ({blocked})")
+    if call.state == SENT:  # sent on a live connection, neither confirmed nor refused
+        return TimeoutError(f"{where}; the broker never confirmed it ({UNCONFIRMED})")
     if call.rejected:
         where += f"; {call.rejected}"
     return TimeoutError(where)

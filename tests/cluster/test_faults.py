@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from taskrpc import PoisonRequest
+from taskrpc import PoisonRequest, TimeoutError
 from taskrpc.testing.broker import wait_for_consumers
 from taskrpc.urls import mask_url
 
@@ -166,6 +166,7 @@ def test_two_of_three_nodes_stopped_calls_fail_clearly_then_recover(
         ],
     )
     assert max(took) < 5 + 5  # failed by its deadline, not hung
+    assert all(isinstance(f, TimeoutError) and "no quorum" in str(f) for f in failures)
     assert recovered == 10
 
 

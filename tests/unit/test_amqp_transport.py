@@ -227,3 +227,29 @@ def test_heartbeats_keep_an_idle_connection_alive():
         transport.close()
     finally:
         live.close()
+
+
+def test_the_compatibility_self_test_turns_read_ahead_off_with_one_warning(
+    broker, monkeypatch, caplog
+):
+    from amqp.transport import TCPTransport
+
+    from taskrpc.transport import compat
+
+    assert compat.self_test() == "" and compat.frames_self_test() == ""
+    # A py-amqp whose plain transport no longer keeps a read buffer:
+    monkeypatch.setattr(TCPTransport, "_setup_transport", lambda self: None)
+    monkeypatch.setattr(compat, "_checked", None)
+    assert "no _quick_recv/_read_buffer" in compat.self_test()
+    with caplog.at_level("WARNING", logger="taskrpc.transport"):
+        assert compat.read_ahead_enabled() is False
+        assert compat.read_ahead_enabled() is False  # checked once, warned once
+    assert len([r for r in caplog.records if "read-ahead is off" in r.message]) == 1
+    monkeypatch.undo()  # the connection itself needs py-amqp's real transport
+    monkeypatch.setattr(compat, "_checked", False)
+    transport, tag, deliveries, _ = consuming(broker)
+    assert transport._read_ahead is False
+    broker.send(deliver(tag, 1, b"still works", {}))
+    wait_until(transport, lambda: deliveries)
+    assert deliveries[0].body == b"still works"
+    transport.close()
