@@ -23,6 +23,7 @@ import errno
 import os
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +34,10 @@ from ..urls import split_urls
 
 #: The verification codes OpenSSL gives when the certificate does not name the host.
 _HOSTNAME_MISMATCH = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+#: Seconds a port's answer to :func:`speaks_tls` is remembered.
+PROBE_MEMORY = 60.0
+_probed: dict[tuple[str, int], tuple[bool, float]] = {}
+
 #: Reasons OpenSSL gives when the other end does not speak TLS at all.
 _NOT_TLS = {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"}
 
@@ -204,7 +209,21 @@ def _is_hang_up(error: BaseException) -> bool:
 
 
 def speaks_tls(host: str, port: int, timeout: float) -> bool:
-    """Whether a TLS handshake with ``host:port`` gets a TLS answer (certificates unchecked)."""
+    """Whether a TLS handshake with ``host:port`` gets a TLS answer (certificates unchecked).
+
+    The answer is remembered for :data:`PROBE_MEMORY` seconds, so that a client retrying
+    a broker that keeps hanging up does not double its connection attempts.
+    """
+    key, now = (host, port), time.monotonic()
+    known = _probed.get(key)
+    if known is not None and now - known[1] < PROBE_MEMORY:
+        return known[0]
+    answer = _probe(host, port, timeout)
+    _probed[key] = (answer, now)
+    return answer
+
+
+def _probe(host: str, port: int, timeout: float) -> bool:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -212,6 +231,8 @@ def speaks_tls(host: str, port: int, timeout: float) -> bool:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             with context.wrap_socket(sock, server_hostname=host):
                 return True
+    except (ssl.SSLEOFError, ssl.SSLZeroReturnError):  # hung up without a word
+        return False
     except ssl.SSLError as exc:  # a TLS alert is a TLS answer; a non-TLS reply is not
         return str(exc.reason or "").upper() not in _NOT_TLS
     except OSError:

@@ -23,7 +23,7 @@ from tests.netsupport import Call, CallStream, Tally, Worker, wait_until
 pytestmark = pytest.mark.broker
 
 #: Heartbeat interval of every connection in these tests (seconds).
-HEARTBEAT = 2.0
+HEARTBEAT = 2  # whole seconds, as AMQP negotiates them
 #: Deadline of the calls of the stream (seconds).
 DEADLINE = 5.0
 #: A call ending later than its deadline plus this has hung.

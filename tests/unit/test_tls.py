@@ -141,3 +141,32 @@ def test_a_plain_listener_does_not_speak_tls():
     finally:
         thread.join(5)
         server.close()
+
+
+def test_a_listener_that_hangs_up_at_once_does_not_speak_tls_and_is_probed_once():
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    accepted = 0
+    done = threading.Event()
+
+    def hang_up() -> None:
+        nonlocal accepted
+        server.settimeout(0.1)
+        while not done.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            accepted += 1
+            conn.close()
+
+    thread = threading.Thread(target=hang_up)
+    thread.start()
+    try:
+        assert not tls.speaks_tls("127.0.0.1", port, timeout=2)
+        assert not tls.speaks_tls("127.0.0.1", port, timeout=2)  # remembered
+    finally:
+        done.set()
+        thread.join(5)
+        server.close()
+    assert accepted == 1
