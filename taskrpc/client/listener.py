@@ -18,18 +18,17 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Iterable
 
-from .. import delays
 from ..exceptions import BrokerError, ClientClosed, TaskRPCError, TimeoutError
 from ..policies import RetryPolicy
-from ..queues import explain_refusal
 from ..settings import Settings
 from ..transport.nodes import BrokerNodes
+from .actions import carry_out
 from .leader import Leadership
-from .machine import Action, ClientMachine, Declare, Fail, IllegalTransition, Publish, Sent
+from .machine import ClientMachine
 from .replies import PendingCall, RawReply
 from .session import DIRECT_REPLY_TO, REPLY_QUEUE_PREFIX, Session
+from .states import Action, Fail
 
 __all__ = ["DIRECT_REPLY_TO", "REPLY_QUEUE_PREFIX", "ReplyListener"]
 
@@ -199,10 +198,13 @@ class ReplyListener:
         while not self.stopping:
             try:
                 session = Session(self._settings, self, nodes=self._nodes, direct=self._direct)
-            except BrokerError as exc:  # could not connect
+            except Exception as exc:  # could not connect (BrokerError), or a bug: say so
+                if not isinstance(exc, BrokerError):
+                    logger.exception("taskrpc client failed to set up a connection (a bug)")
                 attempt += 1
                 with self.io_lock:
-                    self._feed(self.machine.connection_lost(str(exc), time.monotonic()))
+                    reason = str(exc) if isinstance(exc, BrokerError) else repr(exc)
+                    self._feed(self.machine.connection_lost(reason, time.monotonic()))
                 if attempt > self._connect_retry.max_retries:
                     self._gave_up.set()
                 self._stopped.wait(self._connect_retry.delay(attempt))
@@ -288,61 +290,10 @@ class ReplyListener:
         if due is not None and due <= now:
             self._feed(machine.expire(now))
 
-    def _feed(self, actions: Iterable[Action]) -> None:  # with the lock held
-        """Carry out the machine's actions, in order."""
-        if not actions:
-            return
-        actions = list(actions)
-        session = self.session
-        for index, action in enumerate(actions):
-            kind = type(action)
-            if kind is Fail:
-                action.call._settle(None, action.error)  # type: ignore[union-attr]
-                continue
-            if kind is Sent:
-                action.call._settle(None, None)  # type: ignore[union-attr]
-                continue
-            assert session is not None  # the machine acts on a connection only when READY
-            try:
-                if kind is Publish:
-                    call, properties, exchange, routing_key = action  # type: ignore[misc]
-                    tag = session.publish(call.request.body, properties, exchange, routing_key)
-                    if tag != call.tag:  # the machine numbers publishes as the channel does
-                        raise IllegalTransition(f"publish {tag} numbered {call.tag} here")
-                else:
-                    session.declare(action.queue)  # type: ignore[union-attr]
-            except session.channel_errors as exc:  # the channel closed: reconnect
-                self._abort(actions[index:], exc)
-                raise
-            except session.connection_errors:
-                self._abort(actions[index:], None)
-                raise
-            except BrokerError as exc:  # refused here (no delay cascade in-process)
-                self._abort(actions[index:], exc)
-                return
-
-    def _abort(self, actions: list[Action], declare_error: BaseException | None) -> None:
-        """Actions that never happened: their publishes go back to the outbox."""
-        for action in actions:
-            if type(action) is Publish:
-                self.machine.unsent(action.call)
-            elif type(action) is Fail:
-                action.call._settle(None, action.error)
-            # A Sent after an unsent Publish: that call is queued again, not sent.
-        first = actions[0]
-        if declare_error is not None and type(first) is Declare:
-            name = first.queue
-            if name == delays.PREFIX:
-                reason = f"cannot declare the delay queues: {declare_error}"
-                if isinstance(declare_error, BrokerError):
-                    reason = str(declare_error)
-            else:
-                hint = explain_refusal(str(declare_error))
-                reason = f"cannot declare queue {name!r}: {hint or declare_error}"
-            self._feed(self.machine.declare_failed(name, reason))
-        session = self.session
-        if session is not None:
-            session.wake()  # the I/O thread publishes what went back to the outbox
+    def _feed(self, actions: list[Action]) -> None:  # with the lock held
+        """Carry out the machine's actions, in order (see :func:`.actions.carry_out`)."""
+        if actions:
+            carry_out(self.machine, self.session, actions)
 
     # -- session events (called while reading, with the lock held) -------------------
 

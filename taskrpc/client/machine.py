@@ -9,13 +9,13 @@ or clocks in here: the drivers (:mod:`taskrpc.client.listener` for threads, the 
 on top of it) serialise events under one lock and do the I/O, and the tests drive the
 machine with plain event sequences.
 
-Connection states (:data:`CONNECTION_TRANSITIONS`)::
+Connection states (:data:`~taskrpc.client.states.CONNECTION_TRANSITIONS`)::
 
     CONNECTING --connected--> READY --blocked--> BLOCKED --unblocked--> READY
         ^                       |                   |
         +--------lost-----------+-------lost--------+        any --close--> CLOSED
 
-Call states (:data:`CALL_TRANSITIONS`)::
+Call states (:data:`~taskrpc.client.states.CALL_TRANSITIONS`)::
 
     QUEUED --send--> SENT --ack--> CONFIRMED --(reply)--> done
       ^  ^            |  \\--nack, unsent-->QUEUED         |
@@ -44,90 +44,33 @@ Invariants, checked by the tests with every interleaving they can build:
 
 from __future__ import annotations
 
-import heapq
 import logging
-from typing import Any, NamedTuple
 
 from .. import delays
-from ..exceptions import (
-    BrokerError,
-    ClientClosed,
-    ConnectionLost,
-    TaskRPCError,
-    TimeoutError,
-    Unroutable,
-)
+from ..exceptions import BrokerError, ClientClosed, TimeoutError, Unroutable
 from ..policies import RetryPolicy
-from ..queues import UNCONFIRMED
 from .replies import PendingCall, ReplyRouter
+from .states import (
+    BLOCKED,
+    CALL_TRANSITIONS,
+    CLOSED,
+    CONFIRMED,
+    CONNECTING,
+    CONNECTION_TRANSITIONS,
+    QUEUED,
+    READY,
+    Action,
+    Deadlines,
+    Declare,
+    Fail,
+    IllegalTransition,
+    Publish,
+    Sent,
+    connection_lost,
+    timeout_error,
+)
 
 logger = logging.getLogger("taskrpc.client")
-
-CONNECTING, READY, BLOCKED, CLOSED = "CONNECTING", "READY", "BLOCKED", "CLOSED"
-QUEUED, SENT, CONFIRMED = "QUEUED", "SENT", "CONFIRMED"
-
-#: (state, event) -> next state of the connection; anything else is illegal.
-CONNECTION_TRANSITIONS: dict[tuple[str, str], str] = {
-    (CONNECTING, "connected"): READY,
-    (CONNECTING, "lost"): CONNECTING,  # an attempt failed
-    (READY, "blocked"): BLOCKED,
-    (READY, "unblocked"): READY,  # RabbitMQ may repeat itself: harmless
-    (BLOCKED, "blocked"): BLOCKED,
-    (BLOCKED, "unblocked"): READY,
-    (READY, "lost"): CONNECTING,
-    (BLOCKED, "lost"): CONNECTING,
-    (CLOSED, "lost"): CLOSED,  # the driver's own close of the connection
-    **{(state, "close"): CLOSED for state in (CONNECTING, READY, BLOCKED, CLOSED)},
-    **{(state, "reset"): CONNECTING for state in (CONNECTING, READY, BLOCKED)},
-}
-
-#: (state, event) -> next state of a call not yet done; anything else is illegal.
-CALL_TRANSITIONS: dict[tuple[str, str], str] = {
-    (QUEUED, "send"): SENT,
-    (SENT, "ack"): CONFIRMED,
-    (SENT, "nack"): QUEUED,
-    (SENT, "unsent"): QUEUED,
-    (CONFIRMED, "unsend"): QUEUED,  # only without publisher confirms
-    (SENT, "resend"): QUEUED,
-    (CONFIRMED, "resend"): QUEUED,
-}
-
-
-class IllegalTransition(TaskRPCError):
-    """An event the client state machine does not allow in its current state (a bug)."""
-
-
-class Declare(NamedTuple):
-    """Action: declare the task queue ``queue`` (once per connection) before publishing;
-    :data:`taskrpc.delays.PREFIX` names the delay cascade."""
-
-    queue: str
-
-
-class Publish(NamedTuple):
-    """Action: publish ``call``'s request with these AMQP ``properties`` (signed), to
-    ``exchange`` with ``routing_key``, mandatory."""
-
-    call: PendingCall
-    properties: dict[str, Any]
-    exchange: str
-    routing_key: str
-
-
-class Sent(NamedTuple):
-    """Action: settle fire-and-forget ``call`` as sent (confirmed; no reply will come)."""
-
-    call: PendingCall
-
-
-class Fail(NamedTuple):
-    """Action: settle ``call`` with ``error`` (it is already out of the machine)."""
-
-    call: PendingCall
-    error: BaseException
-
-
-Action = Declare | Publish | Sent | Fail
 
 
 class ClientMachine:
@@ -165,7 +108,7 @@ class ClientMachine:
         self._declared: set[str] = set()
         self._tag = 0
         self._confirms = True
-        self._deadlines: list[tuple[float, str]] = []  # a heap: (deadline, call id)
+        self._deadlines = Deadlines()  # of queued calls
 
     # -- connection events ------------------------------------------------------------
 
@@ -343,41 +286,23 @@ class ClientMachine:
         then (with :meth:`timeout_error`), and a late reply, such as the worker's
         "deadline exceeded", still reaches it while its handle is held.
         """
+        outbox = self._outbox
         actions: list[Action] = []
-        deadlines, outbox = self._deadlines, self._outbox
-        while deadlines and deadlines[0][0] <= now:
-            call = outbox.pop(heapq.heappop(deadlines)[1], None)
+        for call_id in self._deadlines.due(now):
+            call = outbox.pop(call_id, None)
             if call is not None and not call.done:
                 actions.append(self._fail(call, self.timeout_error(call)))
         return actions
 
     def next_deadline(self) -> float | None:
         """The earliest deadline of a queued call (for the driver's timer)."""
-        return self._deadlines[0][0] if self._deadlines else None
+        return self._deadlines.next()
 
     def timeout_error(self, call: PendingCall) -> TimeoutError:
         """The error of ``call`` reaching its deadline, saying what held it up."""
-        where = f"no reply for {call.task} [{call.id}]: its deadline passed"
-        if call.state == QUEUED:
-            why = self._why_unsent()
-            return TimeoutError(f"{where} before it could be published ({why})", started=False)
-        if call.state == SENT and self.state == BLOCKED:
-            why = f"the broker blocks publishing: connection.blocked, {self.blocked_reason}"
-            return TimeoutError(f"{where}; the broker never confirmed it ({why})")
-        if call.state == SENT:  # sent on a live connection, neither confirmed nor refused
-            return TimeoutError(f"{where}; the broker never confirmed it ({UNCONFIRMED})")
-        if call.rejected:
-            where += f"; {call.rejected}"
-        return TimeoutError(where)
+        return timeout_error(call, self.state, self.blocked_reason, self.last_error)
 
     # -- internals --------------------------------------------------------------------
-
-    def _why_unsent(self) -> str:
-        if self.state == BLOCKED:
-            return f"the broker blocks publishing: connection.blocked, {self.blocked_reason}"
-        if self.state == CONNECTING:
-            return f"no connection to the broker: {self.last_error or 'connecting'}"
-        return "the client closed"
 
     def _step(self, call: PendingCall, event: str) -> None:
         new = CALL_TRANSITIONS.get((call.state, event))
@@ -388,11 +313,7 @@ class ClientMachine:
 
     def _queue(self, call: PendingCall) -> None:
         self._outbox[call.id] = call
-        deadlines = self._deadlines
-        heapq.heappush(deadlines, (call.deadline, call.id))
-        if len(deadlines) > 2 * len(self._outbox) + 1024:  # mostly published since: compact
-            self._deadlines = [(each.deadline, each.id) for each in self._outbox.values()]
-            heapq.heapify(self._deadlines)
+        self._deadlines.add(call, self._outbox)
 
     def _flush(self, now: float) -> list[Action]:
         if self.state != READY:
@@ -451,17 +372,7 @@ class ClientMachine:
             self._step(call, "resend")
             self._queue(call)
             return []
-        if in_doubt:
-            message = (
-                f"connection lost after {call.task} [{call.id}] was published but before the "
-                f"broker confirmed it: the request may have run ({self.last_error})"
-            )
-        else:
-            message = (
-                f"reply queue lost with the connection: {call.task} [{call.id}] reached the "
-                f"broker and may have run; its reply cannot arrive ({self.last_error})"
-            )
-        return [self._fail(call, ConnectionLost(message))]
+        return [self._fail(call, connection_lost(call, self.last_error, in_doubt=in_doubt))]
 
     def _fail(self, call: PendingCall, error: BaseException) -> Fail:
         self.router.discard(call.id)

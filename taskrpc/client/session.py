@@ -63,6 +63,12 @@ class Session:
         self._settings = settings
         self._events = events
         self.transport = transport = connect(settings, nodes)
+        # learn_reply_to raises TimeoutError if the broker never returns its probe.
+        setup_errors: tuple[type[BaseException], ...] = (
+            *transport.recoverable_errors,
+            *transport.refusal_errors,
+            TimeoutError,
+        )
         try:
             # Before confirm mode: learning a direct reply-to name publishes a probe.
             self.reply_to = self._consume_replies(direct)
@@ -73,6 +79,10 @@ class Session:
             transport.on_unblocked = events.on_unblocked
             transport.on_bad_delivery = self._on_bad_delivery
             transport.declare_exchange(settings.exchange, "direct", durable=True)
+        except setup_errors as exc:
+            transport.close()
+            reason = f"cannot set up the client's channel: {type(exc).__name__}: {exc}"
+            raise BrokerError(reason) from exc
         except BaseException:
             transport.close()
             raise

@@ -91,6 +91,14 @@ class BadDelivery(NamedTuple):
     #: policy can answer the caller.
     correlation_id: str | None = None
     reply_to: str | None = None
+    #: The body size announced, when that is why it was refused (else 0).
+    announced: int = 0
+    #: Its properties when they decoded (a body too large), else ``None``; with the
+    #: delivery's exchange, routing key and redelivered flag.
+    properties: dict[str, Any] | None = None
+    exchange: str = ""
+    routing_key: str = ""
+    redelivered: bool = False
 
 
 class Returned(NamedTuple):

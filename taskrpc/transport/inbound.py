@@ -54,6 +54,8 @@ class _Partial:
         "received",
         "parts",
         "header_seen",
+        "too_large",
+        "decoded",
     )
 
     def __init__(self, consumer_tag: str, tag: int, redelivered: bool, exchange: str,
@@ -64,6 +66,7 @@ class _Partial:
         self.size = self.received = 0
         self.parts: list[bytes] = []
         self.header_seen = False
+        self.too_large = self.decoded = False
 
 
 class DeliveryReader:
@@ -142,11 +145,13 @@ class DeliveryReader:
         except struct.error as exc:
             raise UnexpectedFrame(f"a content header too short to read: {exc}") from None
         if partial.size > self._max_body:
+            partial.too_large = True
             partial.problem = partial.problem or (
                 f"body of {partial.size} bytes announced, over the limit of {self._max_body}"
             )
         try:
             partial.properties = compat.decode_properties(payload, 12)
+            partial.decoded = True
         except Exception as exc:  # RecursionError, UnicodeDecodeError, OverflowError...
             partial.problem = partial.problem or f"undecodable properties ({_why(exc)})"
 
@@ -170,6 +175,11 @@ class DeliveryReader:
                     not no_ack,
                     _text(properties.get("correlation_id")),
                     _text(properties.get("reply_to")),
+                    partial.size if partial.too_large else 0,
+                    properties if partial.decoded and partial.too_large else None,
+                    partial.exchange,
+                    partial.routing_key,
+                    partial.redelivered,
                 )
             )
             return

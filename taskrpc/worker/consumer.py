@@ -91,6 +91,7 @@ class ConsumeLoop:
         self._cancelled = False
         self._loop_thread = threading.get_ident()
         self._keeper: ConnectionKeeper | None = None
+        self._oversized: dict[int, int] = {}  # delivery tag -> body size announced
         #: Hooks run in this loop (the worker sets its own list: the app's and its own).
         self.hooks: list[Middleware] = list(app.middleware)
         self._observed: dict[int, tuple[Job, str]] = {}  # only while hooks are set
@@ -146,7 +147,26 @@ class ConsumeLoop:
 
     def _on_bad_delivery(self, bad: BadDelivery) -> None:
         """The transport's hook: a delivery it could not decode, or too large to take."""
-        if bad.needs_settling:  # answered (unsigned) if it can be, then rejected,
+        if bad.properties is not None and bad.needs_settling:
+            # Too large, its body dropped unread: refused in turn like any request, so
+            # that its caller hears why (the size is checked before anything else).
+            properties = bad.properties
+            self._oversized[bad.delivery_tag] = bad.announced
+            self._inbox.append(
+                Delivery(
+                    bad.delivery_tag,
+                    b"",
+                    properties,
+                    properties.get("application_headers") or {},
+                    properties.get("content_type"),
+                    properties.get("content_encoding"),
+                    bad.exchange,
+                    bad.routing_key,
+                    bad.redelivered,
+                    bad.consumer_tag,
+                )
+            )
+        elif bad.needs_settling:  # answered (unsigned) if it can be, then rejected,
             self._bad.append(bad)  # by the loop: this runs in the middle of a read
             self.transport.wake()
         else:  # a no-ack consumer's: nothing to reject
@@ -199,7 +219,16 @@ class ConsumeLoop:
             self._observe(tag, job, SOURCE_REFUSED)
             self._on_done(tag, outcome)
             return
-        refused = admit(self.app, job)  # size, headers, signature: before any decoding
+        announced = self._oversized.pop(tag, 0)
+        if announced:  # the transport dropped its body: refuse it as admit() would
+            limit = self.app.codec.max_size
+            too_large = BadRequest(
+                f"body of {announced} bytes exceeds the limit of {limit}",
+                type_name="PayloadTooLarge",
+            )
+            refused: Outcome | None = refusal(self.app, job, too_large)
+        else:
+            refused = admit(self.app, job)  # size, headers, signature: before any decoding
         if refused is None and hooks:
             error = first_refusal(hooks, job)  # e.g. revoked
             refused = None if error is None else refusal(self.app, job, error)

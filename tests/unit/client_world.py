@@ -8,19 +8,19 @@ import dataclasses
 import itertools
 
 from taskrpc.client.base import OutgoingRequest
-from taskrpc.client.machine import (
+from taskrpc.client.machine import ClientMachine
+from taskrpc.client.replies import PendingCall, RawReply, ReplyRouter
+from taskrpc.client.states import (
     CONFIRMED,
     QUEUED,
     READY,
     SENT,
     Action,
-    ClientMachine,
     Declare,
     Fail,
     Publish,
     Sent,
 )
-from taskrpc.client.replies import PendingCall, RawReply, ReplyRouter
 from taskrpc.exceptions import TimeoutError
 from taskrpc.policies import RetryPolicy
 

@@ -177,6 +177,7 @@ def test_a_body_announced_over_the_limit_is_refused_without_being_held(broker):
     assert held[:4] == [0, 0, 0, 0]  # every frame dropped as it came
     assert [(b.delivery_tag, b.correlation_id, b.reply_to) for b in bad] == [(1, "big", "caller")]
     assert "400000 bytes announced, over the limit of 1000" in bad[0].reason
+    assert bad[0].announced == 400_000 and bad[0].properties["correlation_id"] == "big"
     assert [d.body for d in deliveries] == [b"small"]
     transport.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from taskrpc import BrokerError, ClientClosed, ConnectionLost, TimeoutError, Unroutable
-from taskrpc.client.machine import (
+from taskrpc.client.states import (
     BLOCKED,
     CONFIRMED,
     CONNECTING,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from taskrpc.client.machine import BLOCKED, CONNECTING, READY
+from taskrpc.client.states import BLOCKED, CONNECTING, READY
 
 from .client_world import World
 
