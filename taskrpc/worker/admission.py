@@ -27,15 +27,14 @@ logger = logging.getLogger("taskrpc.worker")
 def admit(app: App, job: Job) -> Outcome | None:
     """``None`` if ``job`` may run, else the error reply refusing it.
 
-    A refusal before or at the signature (size, header budgets, signature) is of a
-    request not verified: its reply is marked so, and a signing worker sends it
-    unsigned. The headers' meaning is checked after the signature.
+    Every refusal here comes before or at the signature (size, header budgets, headers,
+    signature): it is of a request not verified, its reply is marked so, and a signing
+    worker sends it unsigned.
     """
     error = _refusal_of(_check, app, job)
-    if error is not None:
-        return dataclasses.replace(refusal(app, job, error), verified=False)
-    error = None if job.bare else _refusal_of(_check_headers, app, job)
-    return None if error is None else refusal(app, job, error)
+    if error is None:
+        return None
+    return dataclasses.replace(refusal(app, job, error), verified=False)
 
 
 def _refusal_of(check: Callable[[App, Job], None], app: App, job: Job) -> RemoteError | None:
@@ -92,6 +91,8 @@ def _check(app: App, job: Job) -> None:
         )
     except LimitExceeded as exc:
         raise BadRequest(str(exc), type_name=exc.kind) from None
+    if not job.bare:
+        _check_headers(app, job)
     try:
         app.codec.verify(job.body, request_envelope(job), redelivered=job.redelivered)
     except BadSignature as exc:
