@@ -42,6 +42,13 @@ class Signature:
         self._fn, self._hints = fn, hints
         self._model = _arguments_model(fn, self._sig, hints)
         self._strict_model: type[pydantic.BaseModel] | None = None
+        # Binding by hand when every parameter is a plain one (no ``*``, ``/``, ``*args``
+        # or ``**kwargs``): ``inspect.Signature.bind`` is most of a small call's check.
+        params = self._sig.parameters.values()
+        plain = all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params)
+        self._plain_names = tuple(p.name for p in params) if plain else None
+        self._known = frozenset(p.name for p in params)
+        self._required = frozenset(p.name for p in params if p.default is p.empty)
         self.result_adapter: TypeAdapter[Any] = TypeAdapter(hints.get("return", Any))
 
     @property
@@ -75,14 +82,43 @@ class Signature:
             BadRequest: The arguments broke the validator itself (nested past what it
                 recurses through): ``type_name`` ``"NestingTooDeep"``.
         """
+        names = self._plain_names
+        if names is not None and len(args) <= len(names):
+            arguments = dict(zip(names, args, strict=False))
+            arguments.update(kwargs)
+            keys = arguments.keys()
+            given = len(args) + len(kwargs)  # fewer: a keyword repeats a positional
+            if len(arguments) == given and self._required <= keys <= self._known:
+                return self._validated_plain(names, arguments, strict)
         try:
             bound = self._sig.bind(*args, **kwargs)
         except TypeError as exc:
             raise InvalidArguments(
                 str(exc), type_name="TypeError", details=self._binding_errors(args, kwargs)
             ) from None
+        model = self._validate_model(bound.arguments, strict)
+        values = {name: getattr(model, name) for name in bound.arguments}
+        for name in bound.arguments:
+            bound.arguments[name] = values[name]
+        return list(bound.args), dict(bound.kwargs)
+
+    def _validated_plain(
+        self, names: tuple[str, ...], arguments: dict[str, Any], strict: bool
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """:meth:`validate` of arguments bound by hand, split as ``bind`` would split them:
+        positional up to the first parameter not given, by keyword after it."""
+        model = self._validate_model(arguments, strict)
+        args: list[Any] = []
+        for name in names:
+            if name not in arguments:
+                break
+            args.append(getattr(model, name))
+        kwargs = {name: getattr(model, name) for name in names[len(args) :] if name in arguments}
+        return args, kwargs
+
+    def _validate_model(self, arguments: dict[str, Any], strict: bool) -> pydantic.BaseModel:
         try:
-            model = self._model_for(strict).model_validate(bound.arguments)
+            return self._model_for(strict).model_validate(arguments)
         except pydantic.ValidationError as exc:
             raise InvalidArguments(
                 _summary(exc), type_name="ValidationError", details=_plain_errors(exc)
@@ -91,10 +127,6 @@ class Signature:
             raise BadRequest(
                 "arguments nested too deep to validate", type_name="NestingTooDeep"
             ) from None
-        values = {name: getattr(model, name) for name in bound.arguments}
-        for name in bound.arguments:
-            bound.arguments[name] = values[name]
-        return list(bound.args), dict(bound.kwargs)
 
     def _model_for(self, strict: bool) -> type[pydantic.BaseModel]:
         if not strict:

@@ -132,6 +132,8 @@ class AmqpTransport(Waker):
 
     def confirm_select(self) -> None:
         self._channel.confirm_select()
+        if self._reader is not None:  # confirms parsed with the deliveries
+            self._reader.on_confirm = self._confirmed
         self._channel.events["basic_ack"].add(self._acked)
         self._channel.events["basic_nack"].add(self._nacked)
         self._confirming, self._published = True, 0
@@ -272,6 +274,10 @@ class AmqpTransport(Waker):
         return current
 
     # -- events --------------------------------------------------------------------------
+
+    def _confirmed(self, delivery_tag: int, multiple: bool, ack: bool) -> None:
+        if self.on_confirm is not None:
+            self.on_confirm(delivery_tag, multiple, ack)
 
     def _acked(self, delivery_tag: int, multiple: bool) -> None:
         if self.on_confirm is not None:

@@ -184,9 +184,9 @@ def decode_properties(payload: bytes, offset: int) -> dict[str, Any]:
     Raises:
         Exception: Whatever py-amqp raises on what it cannot decode.
     """
-    from amqp.serialization import decode_properties_basic
+    from .frames import decode_properties as decode
 
-    properties, end = decode_properties_basic(payload, offset)
+    properties, end = decode(payload, offset)
     if end > len(payload):  # py-amqp slices past the end without noticing
         raise ValueError(f"properties run {end - len(payload)} bytes past the content header")
     return dict(properties)

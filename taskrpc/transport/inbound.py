@@ -13,7 +13,9 @@ body is collected up to the size the content header announced. A delivery whose 
 strings or properties do not decode, or whose announced size is over the limit, becomes a
 :class:`~taskrpc.transport.base.BadDelivery` carrying its tag; the body frames of an
 oversized one are dropped as they arrive, never joined. Every other frame (connection
-methods, heartbeats, confirms, returns) goes to py-amqp as before.
+methods, heartbeats, returns) goes to py-amqp as before, except publisher confirms once
+:attr:`DeliveryReader.on_confirm` is set: they are parsed here too (one per call, and
+py-amqp's generic method dispatch costs more than the rest of reading them).
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ logger = logging.getLogger("taskrpc.transport")
 
 #: ``basic.deliver``'s class and method ids, as they open its method frame.
 _DELIVER = b"\x00\x3c\x00\x3c"
+#: ``basic.ack`` and ``basic.nack`` (publisher confirms), read here too: one per call.
+_CONFIRM_ACK, _CONFIRM_NACK = b"\x00\x3c\x00\x50", b"\x00\x3c\x00\x78"
+_CONFIRMS = frozenset({_CONFIRM_ACK, _CONFIRM_NACK})
+_confirm = struct.Struct(">QB").unpack_from
 #: Methods py-amqp follows with content frames (``basic.return``, ``basic.get-ok``).
 _CONTENT_METHODS = frozenset({(60, 50), (60, 71)})
 _tag = struct.Struct(">Q").unpack_from
@@ -93,6 +99,8 @@ class DeliveryReader:
         self._consumers: dict[str, tuple[OnDelivery, bool]] = {}
         self._partial: _Partial | None = None
         self._delegating = False  # py-amqp is between a content method and its content
+        #: ``(delivery_tag, multiple, ack)`` for each confirm; ``None``: py-amqp's events.
+        self.on_confirm: Callable[[int, bool, bool], None] | None = None
         self._original = compat.wrap_frame_handler(connection, self.on_frame)
 
     def add(self, consumer_tag: str, callback: OnDelivery, no_ack: bool) -> None:
@@ -110,11 +118,18 @@ class DeliveryReader:
             return self._delegate(frame)
         partial = self._partial
         if partial is None:
-            if frame_type != 1 or payload[:4] != _DELIVER:
-                return self._delegate(frame)
-            self._connection.bytes_recv += 1  # py-amqp's heartbeat bookkeeping
-            self._partial = _start(payload)
-            return False
+            head = payload[:4] if frame_type == 1 else b""
+            if head == _DELIVER:
+                self._connection.bytes_recv += 1  # py-amqp's heartbeat bookkeeping
+                self._partial = _start(payload)
+                return False
+            on_confirm = self.on_confirm
+            if on_confirm is not None and len(payload) >= 13 and head in _CONFIRMS:
+                self._connection.bytes_recv += 1
+                tag, bits = _confirm(payload, 4)
+                on_confirm(tag, bool(bits & 1), head == _CONFIRM_ACK)
+                return True
+            return self._delegate(frame)
         self._connection.bytes_recv += 1
         if frame_type == 2 and not partial.header_seen:
             self._on_header(partial, payload)

@@ -237,7 +237,9 @@ class ConsumeLoop:
             self._on_done(tag, refused)
             return
         try:
-            cached = self._recent.get(reply_key(message.properties), fingerprint(message))
+            key = reply_key(message.properties)
+            recent = self._recent  # the fingerprint only for an id it remembers
+            cached = recent.get(key, fingerprint(message)) if recent.knows(key) else None
         except BadRequest as exc:  # the id of a recent request, on another request
             logger.warning("request %s [%s] refused: %s", job.task, job.request_id, exc)
             self._on_done(tag, refusal(self.app, job, exc))

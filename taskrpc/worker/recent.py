@@ -60,6 +60,10 @@ class RecentReplies:
         if len(self._entries) > self._capacity:
             self._entries.popitem(last=False)
 
+    def knows(self, key: ReplyKey | None) -> bool:
+        """Whether a reply for ``key`` is remembered (cheap: no fingerprint needed)."""
+        return key is not None and key in self._entries
+
     def get(self, key: ReplyKey | None, request: bytes = b"") -> Outcome | None:
         """The reply sent for ``key`` to the request fingerprinted ``request``, if remembered.
 
@@ -94,11 +98,9 @@ def reply_key(properties: Mapping[str, Any]) -> ReplyKey | None:
 def fingerprint(request: Request) -> bytes:
     """A SHA-256 digest of what makes a request that request: its task, content type,
     content encoding and body. Resending the same call gives the same fingerprint."""
-    digest = hashlib.sha256()
     task = (request.headers or {}).get(HEADER_TASK)
-    for part in (task, request.content_type, request.content_encoding):
-        digest.update(str(part or "").encode("utf-8", "surrogateescape"))
-        digest.update(b"\0")
+    head = f"{task or ''}\0{request.content_type or ''}\0{request.content_encoding or ''}\0"
+    digest = hashlib.sha256(head.encode("utf-8", "surrogateescape"))
     body = request.body
     # py-amqp gives a message with no body frame the body "" (a str), and may decode a
     # body to text by its content encoding: neither may crash the worker.

@@ -96,3 +96,76 @@ def test_an_unknown_property_or_an_overlong_name_is_refused():
         encode_publish(1, 4096, "", "q", False, b"", {"colour": "red"})
     with pytest.raises(ValueError, match="longer than 255"):
         encode_publish(1, 4096, "", "q" * 256, False, b"", {})
+
+
+# -- reading content headers: our decoder returns what py-amqp's does -------------------
+
+from amqp.serialization import decode_properties_basic  # noqa: E402
+
+from taskrpc.transport.frames import decode_properties, encode_properties  # noqa: E402
+
+
+def _both(payload: bytes):
+    """Each decoder's answer: ``("ok", result)`` or ``("error", None)``."""
+    answers = []
+    for decode in (decode_properties, decode_properties_basic):
+        try:
+            properties, end = decode(payload, 0)
+        except Exception:
+            answers.append(("error", None))
+        else:
+            answers.append(("ok", (properties, end)) if end <= len(payload) else ("past", None))
+    return answers
+
+
+property_values = {
+    "content_type": st.text(max_size=30),
+    "correlation_id": st.text(max_size=40),
+    "reply_to": st.text(max_size=40),
+    "delivery_mode": st.integers(1, 2),
+    "priority": st.integers(0, 255),
+    "timestamp": st.integers(0, 2**63 - 1),
+    "application_headers": st.dictionaries(
+        st.text(min_size=1, max_size=20),
+        st.one_of(
+            header_values,
+            st.none(),
+            st.binary(max_size=10),
+            st.lists(st.integers(-5, 5), max_size=3),
+            st.dictionaries(st.text(max_size=5), st.integers(-5, 5), max_size=2),
+        ),
+        max_size=6,
+    ),
+}
+
+
+@given(st.fixed_dictionaries({}, optional=property_values))
+def test_properties_decode_as_py_amqp_decodes_them(properties):
+    flags, values = encode_properties(properties)
+    payload = flags.to_bytes(2, "big") + values
+    ours, theirs = _both(payload)
+    assert ours == theirs
+    assert ours[0] == "ok"
+
+
+@given(st.binary(max_size=80))
+def test_any_bytes_decode_as_py_amqp_decodes_them_or_both_fail(payload):
+    ours, theirs = _both(payload)
+    assert ours == theirs
+
+
+def test_every_table_value_type_taskrpc_reads_itself_decodes_as_py_amqp_does():
+    table = b"".join(
+        bytes([len(key)]) + key + value
+        for key, value in [
+            (b"t", b"t\x01"), (b"b", b"b\xff"), (b"B", b"B\xff"), (b"s", b"s\xff\xfe"),
+            (b"U", b"U\x80\x00"), (b"u", b"u\xff\xff"), (b"I", b"I\xff\xff\xff\xfe"),
+            (b"i", b"i\xff\xff\xff\xfe"), (b"L", b"L" + b"\xff" * 8),
+            (b"l", b"l" + b"\x80" + b"\0" * 7),
+            (b"f", b"f\x3f\x80\x00\x00"), (b"d", b"d" + b"\x3f\xf0" + b"\0" * 6), (b"V", b"V"),
+            (b"S", b"S\x00\x00\x00\x02\xff\xfe"), (b"\xff", b"S\x00\x00\x00\x01a"),
+        ]
+    )  # fmt: skip
+    payload = b"\x20\x00" + len(table).to_bytes(4, "big") + table
+    ours, theirs = _both(payload)
+    assert ours == theirs and ours[0] == "ok"
