@@ -218,13 +218,23 @@ class AmqpTransport(Waker):
     def drain(self, *, until: Callable[[], bool] | None = None, limit: int = 0) -> None:
         sock = self._socket()
         read_frame = self._conn.blocking_read
+        handle = self._conn.on_inbound_frame
+        raw, take = self._transport, (compat.next_buffered_frame if self._read_ahead else None)
         count = 0
-        # Buffered bytes or a readable socket mean a frame is arriving: a blocking read
-        # finishes it (no per-frame timeout exceptions). One frame at a time: py-amqp's
+        # Whole frames already read ahead are handled from the buffer. Otherwise buffered
+        # bytes or a readable socket mean a frame is arriving: a blocking read finishes it
+        # (no per-frame timeout exceptions). One frame at a time: py-amqp's
         # ``drain_events`` reads on until a whole method has come, so after a heartbeat
         # frame it would block until the broker next sent something.
-        while self.buffered() or select.select([sock], [], [], 0)[0]:
-            if not read_frame(None):
+        while True:
+            frame = None if take is None else take(raw)
+            if frame is not None:
+                dispatched = handle(frame)
+            elif self.buffered() or select.select([sock], [], [], 0)[0]:
+                dispatched = read_frame(None)
+            else:
+                return
+            if not dispatched:
                 continue  # a heartbeat, or part of a message
             count += 1
             if count == limit or (until is not None and until()):

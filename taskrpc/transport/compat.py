@@ -7,6 +7,8 @@ taskrpc reaches under py-amqp's public API in three places, each for speed or sa
   TLS alike) so each read asks for up to :data:`READ_AHEAD` bytes; py-amqp's ``_read``
   keeps the extra in ``_read_buffer``. Frames may then wait in that buffer while the
   socket is not readable, so :func:`buffered` must be consulted before every ``select``.
+  Whole frames already in the buffer are cut out of it by :func:`next_buffered_frame`
+  (one slice per frame, where py-amqp's ``read_frame`` makes three calls and slices).
   Over TLS, decrypted bytes may also wait inside the TLS layer (py-amqp decrypts whole
   records): :func:`buffered` looks there too, read-ahead or not.
 - **The live transport.** ``Connection.transport`` is a property that silently
@@ -32,10 +34,12 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import struct
 import threading
 from typing import Any
 
 from amqp.connection import Connection as AmqpConnection
+from amqp.exceptions import UnexpectedFrame
 from amqp.transport import SSLTransport, TCPTransport
 
 logger = logging.getLogger("taskrpc.transport")
@@ -93,6 +97,8 @@ def self_test() -> str:
         got = transport.read_frame()
         if tuple(got[:2]) != (8, 0) or transport._read_buffer != frame * 2:
             return "a read-ahead read did not keep the bytes past the frame"
+        if next_buffered_frame(transport) != (8, 0, b"") or transport._read_buffer != frame:
+            return "a buffered frame was not cut out of the read-ahead buffer"
         if transport._read(8) != frame:
             return "buffered bytes were not handed back in order"
     except Exception as exc:  # anything at all: read-ahead is an optimisation
@@ -124,6 +130,33 @@ def install_read_ahead(transport: Any) -> bool:
 
     transport._quick_recv = read_ahead
     return True
+
+
+_frame_head = struct.Struct(">BHI").unpack_from
+_FRAME_END = 206
+
+
+def next_buffered_frame(transport: Any) -> tuple[int, int, bytes] | None:
+    """The next whole frame in a read-ahead transport's buffer, taken out of it, as
+    py-amqp's ``read_frame`` returns frames; ``None`` if no whole frame is buffered.
+
+    The buffer is updated before returning, so a frame handler that reads the
+    connection itself (a synchronous method call) finds the frames after this one.
+
+    Raises:
+        UnexpectedFrame: The frame does not end with the frame-end octet.
+    """
+    buffer = transport._read_buffer
+    if len(buffer) < 8:
+        return None
+    frame_type, channel, size = _frame_head(buffer, 0)
+    end = 7 + size
+    if len(buffer) <= end:
+        return None
+    if buffer[end] != _FRAME_END:
+        raise UnexpectedFrame(f"Received frame_end {buffer[end]:#04x} while expecting 0xce")
+    transport._read_buffer = buffer[end + 1 :]
+    return frame_type, channel, buffer[7:end]
 
 
 def buffered(transport: Any) -> bool:

@@ -5,17 +5,19 @@ from __future__ import annotations
 import struct
 import threading
 import time
+import types
 from collections.abc import Iterator
 
 import pytest
+from amqp.exceptions import UnexpectedFrame
 from amqp.serialization import dumps
 
 from taskrpc.settings import Settings
-from taskrpc.transport import BadDelivery, Delivery, connect
+from taskrpc.transport import BadDelivery, Delivery, compat, connect
 from taskrpc.transport.amqp import AmqpTransport
 from taskrpc.transport.frames import encode_properties
 
-from .fakebroker import FakeBroker, deliver, frame
+from .fakebroker import FakeBroker, deliver, frame, method
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -254,3 +256,27 @@ def test_the_compatibility_self_test_turns_read_ahead_off_with_one_warning(
     wait_until(transport, lambda: deliveries)
     assert deliveries[0].body == b"still works"
     transport.close()
+
+
+def test_frames_read_ahead_together_are_each_handled_confirms_included(broker):
+    transport, tag, deliveries, bad = consuming(broker)
+    transport.confirm_select()
+    confirms: list[tuple[int, bool, bool]] = []
+    transport.on_confirm = lambda *confirm: confirms.append(confirm)
+    stream = b"".join(deliver(tag, n, b"body %d" % n, {"correlation_id": f"c{n}"}) for n in (1, 2))
+    stream += method(1, (60, 80), "Lb", (5, True)) + frame(8, 0, b"")  # ack, heartbeat
+    stream += method(1, (60, 120), "Lbb", (6, False, False))  # nack
+    broker.send(stream)  # one write: read ahead in one or two reads
+    wait_until(transport, lambda: len(deliveries) == 2 and len(confirms) == 2)
+    assert [d.body for d in deliveries] == [b"body 1", b"body 2"] and not bad
+    assert confirms == [(5, True, True), (6, False, False)]
+    assert not transport.buffered()
+    transport.close()
+
+
+def test_a_buffered_frame_without_its_end_octet_is_a_connection_error():
+    raw = types.SimpleNamespace(_read_buffer=frame(8, 0, b"")[:-1] + b"\x00")
+    with pytest.raises(UnexpectedFrame, match="frame_end"):
+        compat.next_buffered_frame(raw)
+    raw._read_buffer = frame(8, 0, b"")[:-1]  # not whole yet
+    assert compat.next_buffered_frame(raw) is None
