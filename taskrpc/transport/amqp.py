@@ -23,6 +23,7 @@ from kombu import Connection
 from ..settings import Settings
 from . import compat, tls
 from .base import BadDelivery, Delivery, OnConfirm, OnDelivery, Returned, Waker
+from .batching import WriteBatch
 from .frames import encode_ack, encode_publish
 from .inbound import DeliveryReader
 
@@ -89,6 +90,8 @@ class AmqpTransport(Waker):
             else None
         )
         self._published = 0
+        self._writes = WriteBatch(self._send)
+        self.batch, self.flush = self._writes.batch, self._writes.flush
         self._confirming = False
         self._next_beat = 0.0  # when heartbeat_check next has work to do
         self._dead = False  # heartbeats missed: close() drops the socket at once
@@ -167,6 +170,7 @@ class AmqpTransport(Waker):
         return str(self._channel.basic_consume(queue, no_ack=no_ack, callback=on_message))
 
     def cancel(self, consumer_tag: str) -> None:
+        self._writes.flush()  # what went before goes first
         self._channel.basic_cancel(consumer_tag)
         if self._reader is not None:
             self._reader.remove(consumer_tag)
@@ -195,9 +199,13 @@ class AmqpTransport(Waker):
         self._write(encode_ack(self._channel_id, delivery_tag, multiple))
 
     def reject(self, delivery_tag: int, requeue: bool) -> None:
+        self._writes.flush()  # written by py-amqp: after what was held, in order
         self._channel.basic_reject(delivery_tag, requeue)
 
     def _write(self, frames: bytes) -> None:
+        self._writes.write(frames)
+
+    def _send(self, frames: bytes) -> None:
         transport = compat.raw_transport(self._conn)  # None once py-amqp closed it
         if transport is None or not self._channel.is_open:
             raise amqp_errors.RecoverableConnectionError("the broker connection is closed")

@@ -48,6 +48,7 @@ fixes (a queue declared with other arguments, a missing permission) is one of
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import select
@@ -194,6 +195,15 @@ class Transport(Protocol):
 
     def reject(self, delivery_tag: int, requeue: bool) -> None:
         """Reject a delivery: back to its queue, or dropped (dead-lettered if set up)."""
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Within the block, publishes and acks are held and written together when it ends
+        (or at :meth:`flush`): one write and one broker wake-up for many. Frames keep
+        their order; anything else sent to the broker (a reject, a cancel) flushes first.
+        """
+
+    def flush(self) -> None:
+        """Write what a :meth:`batch` holds now; the batch stays open."""
 
     def fileno(self) -> int:
         """A descriptor that is readable when input may be waiting."""

@@ -14,6 +14,7 @@ the inbox fills, so its owner waits in ``select`` like on a socket (and ``asynci
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import os
 import time
@@ -185,6 +186,12 @@ class InProcessTransport(Waker):
             self._settle([delivery_tag], requeue=requeue)
 
     # -- input ---------------------------------------------------------------------------
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()  # in-process: nothing to save by holding
+
+    def flush(self) -> None:
+        pass
 
     def fileno(self) -> int:
         self._check_open()

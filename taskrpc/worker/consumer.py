@@ -126,15 +126,16 @@ class ConsumeLoop:
         while True:
             if keeper is not None and keeper.error is not None:
                 raise keeper.error  # the connection died while a job ran
-            self._publish_completed()
-            if self._stopping:
-                self._stop_consuming()
-                if not self._in_flight:
-                    self._flush_acks()
-                    return
-            while self._start_jobs():
-                self._publish_completed()  # the solo pool has finished them already
-            self._flush_acks()
+            with self.transport.batch():  # this pass's replies and acks: one write
+                self._publish_completed()
+                if self._stopping:
+                    self._stop_consuming()
+                    if not self._in_flight:
+                        self._flush_acks()
+                        return
+                while self._start_jobs():
+                    self._publish_completed()  # the solo pool has finished them already
+                self._flush_acks()
             startable = self._inbox and len(self._in_flight) < self.pool.size
             busy = startable or self._completed or self._bad
             self.transport.wait(0 if busy else IDLE_WAIT)
@@ -260,7 +261,7 @@ class ConsumeLoop:
         if self._keeper is None:
             self.pool.submit(job, lambda outcome: self._on_done(tag, outcome))
             return
-        with self._keeper.job():
+        with self._keeper.job(job.task):
             self.pool.submit(job, lambda outcome: self._on_done(tag, outcome))
 
     def _observe(self, tag: int, job: Job, source: str) -> None:

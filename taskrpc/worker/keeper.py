@@ -12,6 +12,11 @@ thread holds it, except inside :meth:`ConnectionKeeper.job`. A job shorter than
 once one has run that long, the keeper thread takes the lock and does the loop's
 connection work in its place, sending and checking heartbeats and reading what arrives
 (deliveries only go to the loop's inbox), until the job ends.
+
+The loop holds the replies of jobs run back to back in one write (see
+:mod:`taskrpc.transport.batching`). A reply must not wait for a long job, so
+:meth:`ConnectionKeeper.job` sends what is held before any job of a task that has not
+just run quickly (under :data:`QUICK`), and the keeper sends it when it takes over.
 """
 
 from __future__ import annotations
@@ -29,6 +34,13 @@ logger = logging.getLogger("taskrpc.worker")
 #: Seconds a job runs before the keeper takes over the connection (at most; a quarter of
 #: the heartbeat interval when that is shorter).
 GRACE = 1.0
+
+#: Seconds under which a job counts as quick: the replies held before the next job of
+#: its task are not sent first.
+QUICK = 0.001
+
+#: Most task names remembered as quick (names come from requests).
+MAX_QUICK_TASKS = 1024
 
 #: Longest the keeper waits in one poll, so that a finished job gets its connection back
 #: soon.
@@ -54,22 +66,32 @@ class ConnectionKeeper:
         self._count = 0
         self._since = 0.0
         self._stop = threading.Event()
+        self._quick: set[str] = set()  # tasks whose last job took under QUICK
         self._thread = threading.Thread(target=self._run, name="taskrpc-keeper", daemon=True)
         self._thread.start()
 
     @contextlib.contextmanager
-    def job(self) -> Iterator[None]:
-        """Around a job run in the loop's thread: the keeper may use the connection meanwhile.
+    def job(self, task: str = "") -> Iterator[None]:
+        """Around a job of ``task`` run in the loop's thread: the keeper may use the
+        connection meanwhile. Held replies go out first unless ``task`` ran quickly last.
 
         A connection error the keeper meets is kept in :attr:`error` for the loop to raise.
         """
+        quick = self._quick
+        if task not in quick:
+            self.transport.flush()
         self._count += 1
-        self._since = time.monotonic()
+        self._since = started = time.monotonic()
         self._job = self._count
         self.lock.release()
         try:
             yield
         finally:
+            if time.monotonic() - started < QUICK:
+                if len(quick) < MAX_QUICK_TASKS:
+                    quick.add(task)
+            else:
+                quick.discard(task)
             self._job = 0  # the keeper lets go within POLL seconds
             if self._serving:
                 self.transport.wake()
@@ -97,6 +119,7 @@ class ConnectionKeeper:
         logger.debug("job %d runs long: the keeper serves the connection", job)
         self._serving = True
         try:
+            transport.flush()  # replies held behind this job go now
             while self._job == job and not self._stop.is_set():
                 transport.heartbeat_check()
                 if transport.poll(min(POLL, transport.heartbeat_due())):

@@ -280,3 +280,27 @@ def test_a_buffered_frame_without_its_end_octet_is_a_connection_error():
         compat.next_buffered_frame(raw)
     raw._read_buffer = frame(8, 0, b"")[:-1]  # not whole yet
     assert compat.next_buffered_frame(raw) is None
+
+
+def test_a_batch_writes_publishes_and_acks_together_and_a_reject_flushes_first(broker):
+    transport = open_transport(broker)
+    sends: list[bytes] = []
+    real_send = transport._writes._send
+    transport._writes._send = lambda data: (sends.append(data), real_send(data))
+    with transport.batch():
+        transport.publish(b"one", {"correlation_id": "1"}, "", "r")
+        transport.publish(b"two", {"correlation_id": "2"}, "", "r")
+        transport.ack(3)
+        assert sends == []
+        transport.reject(4, requeue=False)  # py-amqp's frame: after the held ones
+        assert len(sends) == 1
+        transport.ack(5)
+    assert len(sends) == 2
+    settled = broker.wait_for(lambda _: len(broker.methods((60, 80))) == 2 or None)
+    assert settled
+    order = [
+        (payload[:4], payload) for kind, _, payload in broker.received if kind == 1
+    ]
+    names = [head for head, _ in order if head in (b"\x00<\x00(", b"\x00<\x00P", b"\x00<\x00Z")]
+    assert names == [b"\x00<\x00(", b"\x00<\x00(", b"\x00<\x00P", b"\x00<\x00Z", b"\x00<\x00P"]
+    transport.close()
