@@ -107,6 +107,12 @@ class Middleware:
         or "undecodable" (the transport could not read the delivery at all)."""
 
 
+def overriding(middleware: Iterable[Middleware], hook: str) -> list[Middleware]:
+    """The middleware, in the order given, whose ``hook`` is not the base class's no-op."""
+    base = getattr(Middleware, hook)
+    return [item for item in middleware if getattr(type(item), hook, base) is not base]
+
+
 def run_hooks(middleware: Iterable[Middleware], hook: str, *args: object) -> None:
     """Call ``hook`` on each middleware; log and carry on if one raises."""
     for item in middleware:

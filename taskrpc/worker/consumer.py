@@ -27,6 +27,7 @@ from ..middleware import (
     SOURCE_RUN,
     Middleware,
     first_refusal,
+    overriding,
     run_hooks,
 )
 from ..security.signing import HEADER_KEY_ID, Envelope
@@ -94,6 +95,7 @@ class ConsumeLoop:
         self._oversized: dict[int, int] = {}  # delivery tag -> body size announced
         #: Hooks run in this loop (the worker sets its own list: the app's and its own).
         self.hooks: list[Middleware] = list(app.middleware)
+        self._reply_hooks: list[Middleware] = []  # those with an after_reply, set by run()
         self._observed: dict[int, tuple[Job, str]] = {}  # only while hooks are set
 
     @property
@@ -113,6 +115,7 @@ class ConsumeLoop:
         """Consume until stopped and drained. Connection errors propagate to the caller."""
         self._consume()
         self._loop_thread = threading.get_ident()
+        self._reply_hooks = overriding(reversed(self.hooks), "after_reply")
         # A pool that runs jobs in this thread: the keeper serves the connection meanwhile.
         self._keeper = ConnectionKeeper(self.transport) if _inline(self.pool) else None
         try:
@@ -320,13 +323,11 @@ class ConsumeLoop:
                 # e.g. a ``reply_to`` holding a lone surrogate. Nobody can be answered.
                 self._reject(tag, UNANSWERABLE, f"{type(exc).__name__}: {exc}")
                 continue
-            if self.hooks:
+            if self._reply_hooks:  # told the reply is out: so it must be, not held
+                self.transport.flush()
                 task = (message.headers or {}).get(HEADER_TASK)
                 run_hooks(
-                    reversed(self.hooks),
-                    "after_reply",
-                    message.properties.get("correlation_id"),
-                    task,
+                    self._reply_hooks, "after_reply", message.properties.get("correlation_id"), task
                 )
             if outcome.error_code in REJECTED_CODES:  # refused: rejected, not acked
                 detail = f"{outcome.error_code}: {outcome.error_message}"
