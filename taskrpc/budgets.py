@@ -84,10 +84,11 @@ def _marks_outside_strings(body: bytes, count: int, limit: int) -> int:
         body = body.replace(b"\\\\", b"__").replace(b'\\"', b"__")
     # Each string is an array item, an object key or a key's value: each item and key
     # follows its own counted mark (or opens the body), so there are at most two strings
-    # per mark, plus one. More quotes than that: surely over, with no need to split.
-    if body.count(b'"') > 4 * limit + 2:
+    # per mark, plus one. More quotes than that: surely over, with no need to look on.
+    most = 4 * limit + 2
+    parts = body.split(b'"', most)
+    if len(parts) > most and b'"' in parts[-1]:
         return limit + 1
-    parts = body.split(b'"')
     inside = parts[1::2]
     if sum(map(len, inside)) < len(body) // 2:
         return count - _marks(b"".join(inside))

@@ -263,9 +263,7 @@ class Codec:
         return self.signer is not None and self.signer.answered(headers)
 
     def _element_limit(self, max_elements: int | None) -> int:
-        if max_elements is None:
-            return self.max_elements
-        return min(max_elements, self.max_elements)
+        return min(max_elements or self.max_elements, self.max_elements)
 
     def _loads(self, serializer: Any, body: bytes, max_elements: int | None) -> Any:
         """Decode within the budgets (see :func:`~taskrpc.budgets.load_within`); elements

@@ -160,6 +160,14 @@ def test_the_byte_count_is_exact_outside_strings(value, limit, ascii_only):
         check_json_elements(body, limit)  # never refuses what does not hold more
 
 
+def test_an_object_of_string_members_has_as_many_strings_as_the_bound_allows():
+    members = 500
+    body = json.dumps({f"k[{i},": "v{," for i in range(members)}).encode()
+    check_json_elements(body, members)  # one brace, 499 commas: 500, and 1,000 strings
+    with pytest.raises(LimitExceeded):
+        check_json_elements(body, members - 1)
+
+
 # -- what a signature bounds -------------------------------------------------------------------
 
 
