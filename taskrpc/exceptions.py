@@ -8,6 +8,7 @@ Every exception taskrpc raises derives from :class:`TaskRPCError`::
     ├── BrokerError               talking to the broker failed
     │   ├── ConnectionLost        the connection (or the reply queue) went away mid-call
     │   ├── Unroutable            no queue is bound for the request (mandatory publish)
+    │   ├── NoQuorum              the broker did not confirm the request in time (quorum lost?)
     │   └── AuthenticationFailed  the broker refused the credentials (retrying cannot help)
     ├── SoftTimeLimitExceeded     raised inside a task that ran past its soft limit
     ├── ClientClosed              the client was closed while a call waited
@@ -65,6 +66,19 @@ class ConnectionLost(BrokerError):
 
 class Unroutable(BrokerError):
     """The broker returned the request: no queue is bound to its routing key."""
+
+
+class NoQuorum(BrokerError):
+    """The broker did not confirm a request to a quorum queue in time; the queue has
+    probably lost its majority.
+
+    A quorum queue without a majority of its nodes neither confirms nor refuses
+    publishes: the broker holds them, and queues them if the majority returns. Rather
+    than wait for its deadline, the call fails once ``Settings.publish_confirm_timeout``
+    has passed since its request was published. The request may still be queued and
+    run, if the majority returns before the call's deadline; it is not sent again, even
+    for an idempotent task (a second copy would wait behind the first).
+    """
 
 
 class AuthenticationFailed(BrokerError):

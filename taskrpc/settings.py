@@ -121,6 +121,10 @@ class Settings:
     #: For quorum queues, the dead-letter exchange and queue (one name) the worker
     #: declares and answers poison requests from; ``""`` turns dead-lettering off.
     dead_letter_queue: str = "taskrpc.dead"
+    #: For quorum queues, the seconds the broker has to confirm a request before its call
+    #: fails with ``NoQuorum``: a quorum queue that lost its majority neither confirms
+    #: nor refuses publishes, and its calls would wait for their deadline. ``0``: they do.
+    publish_confirm_timeout: float = 5.0
     #: Mark requests persistent (delivery mode 2); off by default, since an RPC call
     #: rarely outlives a broker restart.
     persistent_requests: bool = False
@@ -177,6 +181,11 @@ class Settings:
         if self.delivery_limit < 1:
             raise ConfigurationError(
                 f"delivery_limit must be at least 1, got {self.delivery_limit}"
+            )
+        if not self.publish_confirm_timeout >= 0:
+            raise ConfigurationError(
+                "publish_confirm_timeout must be 0 (off) or positive seconds, "
+                f"got {self.publish_confirm_timeout}"
             )
         beat = self.broker_heartbeat
         if beat != 0 and not (1 <= beat <= 65535 and float(beat).is_integer()):

@@ -14,6 +14,7 @@ from ..exceptions import ClientClosed
 from ..middleware import run_hooks
 from ..policies import RetryPolicy
 from .base import RequestBuilder, check_reply
+from .confirms import ConfirmTimer
 from .listener import ReplyListener
 from .machine import ClientMachine
 from .replies import PendingCall, ReplyRouter, ReplyStats
@@ -42,6 +43,7 @@ class BaseClient:
             exchange=settings.exchange,
             publish_retry=app.publish_retry,
             resend=app.resend,
+            confirm_timer=ConfirmTimer.for_settings(settings),
         )
         self._closed = False
         self._listener = ReplyListener(

@@ -276,11 +276,13 @@ class ReplyListener:
             busy = readable or bool(self._inbox)
             if readable:
                 session.drain(limit=DRAIN_LIMIT)  # then publish what waits meanwhile
-            self._events_due()
+            busy = self._events_due() or busy  # a call failed on time may be the leader's
         if busy and leader.lock.locked():  # we may have taken the leader's reply
             leader.wake()
 
-    def _events_due(self) -> None:  # with the lock held
+    def _events_due(self) -> bool:  # with the lock held
+        """Submit what was handed over, publish what waits, expire what is due: whether
+        calls expired."""
         machine, now = self.machine, time.monotonic()
         inbox = self._inbox
         while inbox:
@@ -288,7 +290,10 @@ class ReplyListener:
         self._feed(machine.flush(now))
         due = machine.next_deadline()
         if due is not None and due <= now:
-            self._feed(machine.expire(now))
+            expired = machine.expire(now)
+            self._feed(expired)
+            return bool(expired)
+        return False
 
     def _feed(self, actions: list[Action]) -> None:  # with the lock held
         """Carry out the machine's actions, in order (see :func:`.actions.carry_out`)."""

@@ -37,7 +37,9 @@ Invariants, checked by the tests with every interleaving they can build:
    with the connection fails otherwise with :class:`~taskrpc.ConnectionLost`, whose
    message says whether the request may have run.
 5. A call whose deadline passes before it is published fails locally with
-   :class:`~taskrpc.TimeoutError` (``started=False``) and is never published.
+   :class:`~taskrpc.TimeoutError` (``started=False``) and is never published. A call
+   whose publish to a quorum queue stays unconfirmed past the confirm timeout fails with
+   :class:`~taskrpc.NoQuorum` and is not published again (:mod:`.confirms`).
 6. An event that the current state does not allow raises :class:`IllegalTransition` at
    once: that is a bug in a driver, never a network fault.
 """
@@ -49,6 +51,7 @@ import logging
 from .. import delays
 from ..exceptions import BrokerError, ClientClosed, TimeoutError, Unroutable
 from ..policies import RetryPolicy
+from .confirms import ConfirmTimer, no_quorum
 from .replies import PendingCall, ReplyRouter
 from .states import (
     BLOCKED,
@@ -81,6 +84,8 @@ class ClientMachine:
         exchange: The task exchange requests are published to.
         publish_retry: Default bound on publishing a call again after a safe failure.
         resend: Bound on resending an idempotent call once its publish was in doubt.
+        confirm_timer: Which publishes fail with ``NoQuorum`` if unconfirmed too long
+            (default: none).
     """
 
     def __init__(
@@ -90,6 +95,7 @@ class ClientMachine:
         exchange: str = "taskrpc",
         publish_retry: RetryPolicy,
         resend: RetryPolicy,
+        confirm_timer: ConfirmTimer | None = None,
     ) -> None:
         self.router = router
         self._exchange = exchange
@@ -109,6 +115,7 @@ class ClientMachine:
         self._tag = 0
         self._confirms = True
         self._deadlines = Deadlines()  # of queued calls
+        self._confirm_timer = ConfirmTimer() if confirm_timer is None else confirm_timer
 
     # -- connection events ------------------------------------------------------------
 
@@ -124,6 +131,7 @@ class ClientMachine:
         self.reply_to, self._confirms, self._tag = reply_to, confirms, 0
         self.blocked_reason = ""
         self._declared = set()
+        self._confirm_timer.clear()
         return self._flush(now)
 
     def blocked(self, reason: str) -> None:
@@ -285,6 +293,9 @@ class ClientMachine:
         A published call is left waiting past its deadline: its caller stops waiting
         then (with :meth:`timeout_error`), and a late reply, such as the worker's
         "deadline exceeded", still reaches it while its handle is held.
+
+        Also fail the calls whose publish stayed unconfirmed past the confirm timeout
+        (:mod:`.confirms`) with ``NoQuorum``, unless the broker blocks the connection.
         """
         outbox = self._outbox
         actions: list[Action] = []
@@ -292,11 +303,18 @@ class ClientMachine:
             call = outbox.pop(call_id, None)
             if call is not None and not call.done:
                 actions.append(self._fail(call, self.timeout_error(call)))
+        timer = self._confirm_timer
+        for call in timer.overdue(now, self._unconfirmed, blocked=self.state == BLOCKED):
+            actions.append(self._fail(call, no_quorum(call, timer.timeout, now)))
         return actions
 
     def next_deadline(self) -> float | None:
-        """The earliest deadline of a queued call (for the driver's timer)."""
-        return self._deadlines.next()
+        """The earliest deadline of a queued call or confirm timeout of a publish (for
+        the driver's timer: call :meth:`expire` then)."""
+        queued, unconfirmed = self._deadlines.next(), self._confirm_timer.next(self._unconfirmed)
+        if unconfirmed is None or (queued is not None and queued <= unconfirmed):
+            return queued
+        return unconfirmed
 
     def timeout_error(self, call: PendingCall) -> TimeoutError:
         """The error of ``call`` reaching its deadline, saying what held it up."""
@@ -351,6 +369,8 @@ class ClientMachine:
             self._tag += 1
             call.tag = self._tag
             self._unconfirmed[self._tag] = call
+            if exchange == self._exchange:  # straight to its queue, not the delay cascade
+                self._confirm_timer.arm(self._tag, request.queue, now, call.deadline)
             actions.append(Publish(call, properties, exchange, routing_key))
             return actions
         # No confirms (in-process): as good as confirmed once written. The request is

@@ -111,6 +111,8 @@ class Client(BaseClient):
             Unroutable: No queue is bound for the request.
             BrokerError: The broker refused it, or no connection in time.
             TimeoutError: No confirmation within ``timeout`` (else the app's default).
+            NoQuorum: No confirmation within ``publish_confirm_timeout`` from a quorum
+                queue (it may have lost its majority); the request may still run.
         """
         call = self._submit(
             task,

@@ -8,6 +8,7 @@ import dataclasses
 import itertools
 
 from taskrpc.client.base import OutgoingRequest
+from taskrpc.client.confirms import ConfirmTimer
 from taskrpc.client.machine import ClientMachine
 from taskrpc.client.replies import PendingCall, RawReply, ReplyRouter
 from taskrpc.client.states import (
@@ -53,9 +54,11 @@ class CountedCall(PendingCall):
 class World:
     """The machine, its router, a clock, and a broker that does what the test says."""
 
-    def __init__(self, *, confirms: bool = True) -> None:
+    def __init__(self, *, confirms: bool = True, confirm_timer: ConfirmTimer | None = None):
         self.router = ReplyRouter()
-        self.machine = ClientMachine(self.router, publish_retry=PUBLISH_RETRY, resend=RESEND)
+        self.machine = ClientMachine(
+            self.router, publish_retry=PUBLISH_RETRY, resend=RESEND, confirm_timer=confirm_timer
+        )
         self.now = 1000.0
         self.connection = 0
         self.confirms = confirms

@@ -7,6 +7,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from taskrpc.client.confirms import ConfirmTimer
 from taskrpc.client.states import BLOCKED, CONNECTING, READY
 
 from .client_world import World
@@ -28,6 +29,10 @@ EVENTS = st.one_of(
     st.tuples(st.just("unblock"), st.none(), st.none()),
     st.tuples(st.just("tick"), st.none(), st.sampled_from([0.01, 0.5, 2.0])),
 )
+
+
+#: Time passing, more often: confirm timeouts fall due between the other events.
+TICKS = st.tuples(st.just("tick"), st.none(), st.sampled_from([0.1, 0.25, 0.5]))
 
 
 def apply(world: World, event: tuple) -> None:  # noqa: C901 - one branch per event kind
@@ -88,4 +93,23 @@ def test_without_publisher_confirms_too(events):
     world = World(confirms=False)
     for event in events:
         apply(world, event)
+    world.finish()
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+)
+@given(st.lists(st.one_of(EVENTS, TICKS), min_size=10, max_size=60))
+def test_with_a_confirm_timeout_too(events):
+    # Unconfirmed publishes also fail with NoQuorum after 0.3 s (more ticks).
+    world = World(confirm_timer=ConfirmTimer(0.3))
+    world.connect()
+    for event in events:
+        apply(world, event)
+        if event[0] == "tick":  # expired what was due: the driver's next wake-up is later
+            due = world.machine.next_deadline()
+            assert due is None or due > world.now, "the driver would spin"
     world.finish()
