@@ -1,16 +1,22 @@
 """CPU a worker spends to refuse each kind of hostile request under the size limit.
 
-    python benchmarks/refusal_cost.py
+    python benchmarks/refusal_cost.py [--rounds 5]
 
 Each request goes through what a worker does with it after py-amqp has read it: the
 checks of its loop (size, header budgets, headers, signature) and the executor (content
 type, bounded decompression, decode budgets, envelope, arguments), up to the error reply
-it sends. Process CPU time, best of five; the tests of ``tests/security`` check that each
-is refused, this only measures.
+it sends. Process CPU time per refused request, best of ``--rounds``; the tests of
+``tests/security`` check that each is refused, this only measures.
+
+Requests go to ``add(a: int, b: int)``, whose scalar parameters bound what a valid call
+holds, or to ``total(values: list[int])``, which only the general budgets protect: the
+rows "at the budget" hold just under ``max_elements`` elements, of the shapes that cost
+most to build, so they are decoded in full before their arguments are refused.
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 import zlib
 from collections.abc import Callable
@@ -19,11 +25,11 @@ from taskrpc import App
 from taskrpc.worker.admission import admit
 from taskrpc.worker.executor import Job, execute
 
-LIMIT = 4 * 1024 * 1024
-ADD = {"taskrpc-protocol": 1, "taskrpc-task": "add"}
-
 app = App("refusals", broker_url="memory://")
 app.codec.accept("msgpack")
+LIMIT = app.settings.max_message_size
+ELEMENTS = app.settings.max_elements
+JSON, MSGPACK = "application/json", "application/x-msgpack"
 
 
 @app.task(name="add")
@@ -31,71 +37,84 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-def zlib_of(data: bytes) -> bytes:
-    return zlib.compress(data, 9)
+@app.task(name="total")
+def total(values: list[int]) -> int:
+    return sum(values)
 
 
-#: name -> (body, content type, content encoding, headers)
-CASES: dict[str, tuple[bytes, str, str, dict[str, object]]] = {
-    "integer of 4,000,000 digits, zlib (4 KB)": (
-        zlib_of(b'{"args": [' + b"7" * 4_000_000 + b", 1]}"),
-        "application/json",
-        "zlib",
-        ADD,
+def fill(head: bytes, item: bytes, tail: bytes, size: int = LIMIT) -> bytes:
+    """``head`` + ``item`` repeated to about ``size`` bytes in all + ``tail``."""
+    return head + item * ((size - len(head) - len(tail)) // len(item)) + tail
+
+
+def array32(count: int) -> bytes:
+    return b"\xdd" + count.to_bytes(4, "big")
+
+
+_NESTED = b"[[[[[[[[[[]]]]]]]]]],"  # 10 arrays, 11 elements: the costliest to build
+_ESCAPED = b'a,\\"b\\",[c]'  # commas, brackets and escaped quotes, all inside a string
+
+Case = tuple[str, bytes, str, str, dict[str, object]]
+
+
+def case(
+    task: str, body: bytes, kind: str = JSON, encoding: str = "binary", **headers: object
+) -> Case:
+    """A request: task, body, content type, content encoding and extra headers."""
+    return task, body, kind, encoding, headers
+
+
+CASES: dict[str, Case] = {
+    "integer of 4,000,000 digits, zlib (4 KB)": case(
+        "total", zlib.compress(b'{"args": [' + b"7" * 4_000_000 + b"]}", 9), encoding="zlib"
     ),
-    "12 integers of 4,400 digits": (
-        b'{"args": [' + b",".join([b"7" * 4400] * 12) + b"]}",
-        "application/json",
-        "binary",
-        ADD,
+    "12 integers of 4,400 digits": case(
+        "total", b'{"args": [[' + b",".join([b"7" * 4400] * 12) + b"]]}"
     ),
-    "JSON nested 100,000 deep": (
-        b'{"args": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}",
-        "application/json",
-        "binary",
-        ADD,
+    "JSON nested 100,000 deep": case(
+        "total", b'{"args": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}"
     ),
-    "msgpack nested 1,000 deep": (
-        b"\x81\xa4args\x91" + b"\x91" * 1000 + b"\xc0",
-        "application/x-msgpack",
-        "binary",
-        ADD,
+    "msgpack nested 1,000 deep": case(
+        "total", b"\x81\xa4args\x91" + b"\x91" * 1000 + b"\xc0", MSGPACK
     ),
-    "zlib bomb (64 MiB of zeros)": (
-        zlib_of(b"\0" * (64 << 20)),
-        "application/json",
-        "zlib",
-        ADD,
+    "zlib bomb (64 MiB of zeros)": case(
+        "total", zlib.compress(b"\0" * (64 << 20), 9), encoding="zlib"
     ),
-    "4 MiB of JSON, truncated": (
-        b'{"args": ["' + b"x" * (LIMIT - 20) + b'"',
-        "application/json",
-        "binary",
-        ADD,
+    "JSON at the size limit, truncated": case("add", fill(b'{"args": ["', b"x", b'"')),
+    "a string at the size limit, for an int": case("add", fill(b'{"args": ["', b"x", b'", 1]}')),
+    "[] to the size limit, for an int": case("add", fill(b'{"args": [[', b"[],", b"[]], 1]}")),
+    "[] to the size limit, for a list[int]": case("total", fill(b'{"args": [[', b"[],", b"[]]]}")),
+    "nested [] to the limit, for a list[int]": case(
+        "total", fill(b'{"args": [[', _NESTED, b"[]]]}")
     ),
-    "4 MiB string for an int": (
-        b'{"args": ["' + b"x" * (LIMIT - 20) + b'", 1]}',
-        "application/json",
-        "binary",
-        ADD,
+    "0, to the limit, then a string, for list[int]": case(
+        "total", fill(b'{"args": [[', b"0,", b'"x"]]}')
     ),
-    "4 MiB of [] for an int (well-formed)": (
-        b'{"args": [[' + b"[]," * ((LIMIT - 20) // 3) + b"[]], 1]}",
-        "application/json",
-        "binary",
-        ADD,
+    "{} to the size limit, for a list[int]": case("total", fill(b'{"args": [[', b"{},", b"{}]]}")),
+    "escaped string to the limit, for a list[int]": case(
+        "total", fill(b'{"args": ["', _ESCAPED, b'"]}')
     ),
-    "200 headers": (
-        b"{}",
-        "application/json",
-        "binary",
-        {**ADD, **{f"x{i}": i for i in range(200)}},
+    "the same, zlib (8 KB)": case(
+        "total", zlib.compress(fill(b'{"args": ["', _ESCAPED, b'"]}'), 9), encoding="zlib"
     ),
-    "pickle content type": (b"\x80\x04N.", "application/x-python-serialize", "binary", ADD),
+    "msgpack [] to the limit, for a list[int]": case(
+        "total", fill(b"\x81\xa4args\x91" + array32(LIMIT), b"\x90", b""), MSGPACK
+    ),
+    "at the budget: nested [] for a list[int]": case(
+        "total", fill(b'{"args": [[', _NESTED, b"[]]]}", ELEMENTS * 19 // 10)
+    ),
+    "at the budget: strings for a list[int]": case(
+        "total", fill(b'{"args": [[', b'"x",', b'"x"]]}', ELEMENTS * 4 - 40)
+    ),
+    "at the budget: object keys for a list[int]": case(
+        "total", b'{"args": [{' + b",".join(b'"k%d":0' % i for i in range(ELEMENTS - 8)) + b"}]}"
+    ),
+    "200 headers": case("add", b"{}", **{f"x{i}": i for i in range(200)}),
+    "pickle content type": case("add", b"\x80\x04N.", "application/x-python-serialize"),
 }
 
 
-def cpu_ms(fn: Callable[[], object], rounds: int = 5) -> float:
+def cpu_ms(fn: Callable[[], object], rounds: int) -> float:
     best = float("inf")
     for _ in range(rounds):
         started = time.process_time()
@@ -104,17 +123,29 @@ def cpu_ms(fn: Callable[[], object], rounds: int = 5) -> float:
     return best * 1000
 
 
-def refuse(body: bytes, content_type: str, encoding: str, headers: dict[str, object]) -> str:
-    job = Job("r1", "add", body, content_type, encoding, headers)
+def refuse(
+    task: str, body: bytes, content_type: str, encoding: str, extra: dict[str, object]
+) -> str:
+    headers = {"taskrpc-protocol": 1, "taskrpc-task": task, **extra}
+    job = Job("r1", task, body, content_type, encoding, headers)
     outcome = admit(app, job) or execute(app, job)
+    assert not outcome.ok, "a hostile request was not refused"
     return f"{outcome.error_code} ({outcome.error_type})"
 
 
 def main() -> None:
-    print(f"{'request':44} {'CPU to refuse':>14}  answer")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5, help="best of this many (5)")
+    rounds = parser.parse_args().rounds
+    print(f"max_message_size {LIMIT} bytes, max_elements {ELEMENTS}")
+    print(f"{'request':46} {'bytes':>9} {'CPU to refuse':>14}  answer")
+    worst = 0.0
     for name, case in CASES.items():
         answer = refuse(*case)
-        print(f"{name:44} {cpu_ms(lambda case=case: refuse(*case)):11.2f} ms  {answer}")
+        cost = cpu_ms(lambda case=case: refuse(*case), rounds)
+        worst = max(worst, cost)
+        print(f"{name:46} {len(case[1]):9} {cost:11.2f} ms  {answer}")
+    print(f"{'worst':46} {'':9} {worst:11.2f} ms")
 
 
 if __name__ == "__main__":

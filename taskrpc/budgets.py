@@ -14,6 +14,9 @@ worker sends back as the ``type_name`` of a ``bad_request`` error:
 ``IntegerTooLong``     ``max_int_digits``           by the serializer, before converting
 ``NestingTooDeep``     ``max_nesting_depth``        by JSON's parser (200), else after
                                                     decoding, before validation
+``TooManyElements``    ``max_elements``             JSON: by a scan of the bytes, before
+                                                    parsing; msgpack: while decoding;
+                                                    others: after decoding
 ``TooManyHeaders``     ``max_headers``              before the signature and the body
 ``HeadersTooLarge``    ``max_header_bytes``         before the signature and the body
 =====================  ===========================  =====================================
@@ -21,6 +24,7 @@ worker sends back as the ``type_name`` of a ``bad_request`` error:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,31 +35,124 @@ JSON_PARSER_DEPTH = 200
 _CONTAINERS = (list, dict, tuple)
 #: Size counted for a header value that is not a string, bytes or container.
 _SCALAR_SIZE = 9
+#: The bytes of JSON text counted as elements: one per array and object, one per item
+#: after the first (which is never more than the arrays, objects and items there are).
+_JSON_MARKS = b"[{,"
 
 
-def check_depth(data: Any, limit: int) -> None:
-    """Refuse ``data`` nested deeper than ``limit`` (arrays and objects; a scalar is 0).
+def too_many_elements(limit: int) -> LimitExceeded:
+    """The refusal of a body holding more than ``limit`` elements."""
+    return LimitExceeded(
+        f"more than {limit} arrays, objects and items in one body (max_elements)",
+        kind="TooManyElements",
+    )
 
-    Iterative and level by level, so it costs one pass over the containers and never
-    recurses, however deep the data.
+
+def check_json_elements(body: bytes, limit: int) -> None:
+    """Refuse a JSON ``body`` holding more than ``limit`` elements, before it is parsed.
+
+    Elements are counted as the ``[``, ``{`` and ``,`` outside strings. The count is one
+    pass over the bytes, made only for a body longer than ``limit`` bytes; strings are
+    set aside only when the plain count is over the limit, so that a long string full of
+    commas or brackets still passes. Valid JSON is refused only when it really holds more.
 
     Raises:
-        LimitExceeded: ``kind`` ``"NestingTooDeep"``.
+        LimitExceeded: ``kind`` ``"TooManyElements"``.
+    """
+    if len(body) <= limit:  # every element takes a byte
+        return
+    count = _marks(body)
+    if count > limit and b'"' in body:
+        count = _marks_outside_strings(body, count, limit)
+    if count > limit:
+        raise too_many_elements(limit)
+
+
+def _marks(text: bytes) -> int:
+    return len(text) - len(text.translate(None, _JSON_MARKS))
+
+
+def _marks_outside_strings(body: bytes, count: int, limit: int) -> int:
+    """The elements of ``body`` (``count`` with those in strings) counted outside its
+    strings, or ``limit + 1`` if there are surely more than ``limit``.
+
+    In valid JSON a backslash only ever opens an escape inside a string, so blanking the
+    escaped backslashes and then the escaped quotes, left to right as a parser reads
+    them, leaves exactly the quotes that open and close strings.
+    """
+    if b"\\" in body:  # (blanked in place: no mark goes, ``count`` holds)
+        body = body.replace(b"\\\\", b"__").replace(b'\\"', b"__")
+    # Each string is an array item, an object key or a key's value: each item and key
+    # follows its own counted mark (or opens the body), so there are at most two strings
+    # per mark, plus one. More quotes than that: surely over, with no need to look on.
+    most = 4 * limit + 2
+    parts = body.split(b'"', most)
+    if len(parts) > most and b'"' in parts[-1]:
+        return limit + 1
+    inside = parts[1::2]
+    if sum(map(len, inside)) < len(body) // 2:
+        return count - _marks(b"".join(inside))
+    return _marks(b"".join(parts[::2]))
+
+
+def check_shape(data: Any, max_depth: int, max_elements: int) -> None:
+    """Refuse ``data`` nested deeper than ``max_depth`` (arrays and objects; a scalar is
+    0), or holding more than ``max_elements`` arrays, objects and items in all.
+
+    Iterative and level by level, so it costs one pass over the containers and never
+    recurses, however deep the data. For serializers whose parser does not bound these
+    itself: it runs after decoding, before validation.
+
+    Raises:
+        LimitExceeded: ``kind`` ``"NestingTooDeep"`` or ``"TooManyElements"``.
     """
     level = [data] if type(data) in _CONTAINERS else []
-    depth = 0
+    depth = elements = 0
     while level:
         depth += 1
-        if depth > limit:
+        if depth > max_depth:
             raise LimitExceeded(
-                f"arrays and objects nested deeper than {limit} levels", kind="NestingTooDeep"
+                f"arrays and objects nested deeper than {max_depth} levels",
+                kind="NestingTooDeep",
             )
         below: list[Any] = []
         for item in level:
+            elements += 1 + len(item)
             values = item.values() if type(item) is dict else item
             if not {list, dict, tuple}.isdisjoint(map(type, values)):
                 below.extend(value for value in values if type(value) in _CONTAINERS)
+        if elements > max_elements:
+            raise too_many_elements(max_elements)
         level = below
+
+
+def load_within(serializer: Any, body: bytes, max_depth: int, max_elements: int | None) -> Any:
+    """``serializer.loads(body)`` within the nesting and element budgets.
+
+    Elements (``None``: not counted) are counted before parsing for JSON, while decoding
+    by a serializer that offers ``loads_within(body, max_elements)`` (msgpack), and after
+    decoding for the others; nesting by JSON's parser up to its 200 levels, else after
+    decoding.
+
+    Raises:
+        LimitExceeded: ``kind`` ``"TooManyElements"`` or ``"NestingTooDeep"`` (or a
+            serializer's own budget).
+        ValueError: The serializer's, for a malformed body.
+    """
+    json = serializer.name == "json"
+    try:
+        if json and max_elements is not None:
+            check_json_elements(body, max_elements)
+            data = serializer.loads(body)
+        elif max_elements is not None and hasattr(serializer, "loads_within"):
+            data = serializer.loads_within(body, max_elements)
+        else:
+            data = serializer.loads(body)
+    except RecursionError:  # a plug-in's parser, recursing
+        raise LimitExceeded("nested too deep for the parser", kind="NestingTooDeep") from None
+    if not json or max_depth < JSON_PARSER_DEPTH:
+        check_shape(data, max_depth, sys.maxsize if max_elements is None else max_elements)
+    return data
 
 
 def check_headers(headers: Mapping[str, Any], *, max_count: int, max_bytes: int) -> None:

@@ -19,8 +19,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from .budgets import JSON_PARSER_DEPTH, check_depth
-from .exceptions import ConfigurationError, ContentDisallowed, LimitExceeded, PayloadTooLarge
+from .budgets import JSON_PARSER_DEPTH, load_within
+from .exceptions import ConfigurationError, ContentDisallowed, PayloadTooLarge
 from .security.signing import Envelope, Signer
 from .serializers import Registry
 from .serializers.compression import check_method, compress, decompress
@@ -62,6 +62,8 @@ class Codec:
         max_int_digits: Most digits of long integers decoded per body; serializers with
             a ``max_int_digits`` attribute get this budget (see :mod:`taskrpc.budgets`).
         max_nesting_depth: Deepest nesting of arrays and objects decoded.
+        max_elements: Most arrays, objects and items in a request decoded (replies are
+            not counted: they come from this app's own workers).
 
     Example:
         >>> from taskrpc.serializers import default_registry
@@ -83,11 +85,13 @@ class Codec:
         accept_replies: Iterable[str] | str = ("json",),
         max_int_digits: int = 50_000,
         max_nesting_depth: int = JSON_PARSER_DEPTH,
+        max_elements: int = 20_000,
     ) -> None:
         self.registry = registry
         self.max_size = max_size
         self.max_int_digits = max_int_digits
         self.max_nesting_depth = max_nesting_depth
+        self.max_elements = max_elements
         try:
             self.compression = check_method(compression)
         except ValueError as exc:
@@ -118,6 +122,7 @@ class Codec:
             accept_replies=settings.accept_replies,
             max_int_digits=settings.max_int_digits,
             max_nesting_depth=settings.max_nesting_depth,
+            max_elements=settings.max_elements,
         )
         codec.accept(settings.serializer)
         return codec
@@ -176,19 +181,25 @@ class Codec:
         headers: Mapping[str, Any] | None = None,
         *,
         side: Side = "request",
+        max_elements: int | None = None,
     ) -> Any:
         """Check and decode a received body (its signature, if any, is already verified).
+
+        ``max_elements`` tightens the element budget for this one request (a task whose
+        arguments cannot hold more, see ``Signature.element_bound``).
 
         Raises:
             PayloadTooLarge: The body, or what it decompresses to, exceeds ``max_size``.
             ContentDisallowed: The content type is not accepted on ``side``, or the
                 content encoding is unknown.
             ValueError: The body is malformed for its content type or encoding.
+            LimitExceeded: A decode budget is exceeded (``kind`` names which).
         """
         body = _as_bytes(body)
         self._check_size(len(body))
         serializer = self.registry.for_content_type(content_type, self.accepted(side))
-        return self._loads(serializer, decompress(body, content_encoding, self.max_size))
+        limit = self._element_limit(max_elements) if side == "request" else None
+        return self._loads(serializer, decompress(body, content_encoding, self.max_size), limit)
 
     def decode_as(
         self,
@@ -196,12 +207,14 @@ class Codec:
         serializer: str,
         content_type: str | None,
         content_encoding: str | None = None,
+        *,
+        max_elements: int | None = None,
     ) -> Any:
-        """Decode with a serializer the receiver chose (a bare task's), whatever the
+        """Decode a request with a serializer the receiver chose (a bare task's), whatever the
         accept lists say; the message may name no content type or that serializer's.
 
         Raises:
-            PayloadTooLarge, ContentDisallowed, ValueError: As :meth:`decode`.
+            PayloadTooLarge, ContentDisallowed, ValueError, LimitExceeded: As :meth:`decode`.
         """
         body = _as_bytes(body)
         self._check_size(len(body))
@@ -211,7 +224,8 @@ class Codec:
                 f"content type {content_type!r} is not accepted here "
                 f"(this queue takes {chosen.content_type!r} or none)"
             )
-        return self._loads(chosen, decompress(body, content_encoding, self.max_size))
+        body = decompress(body, content_encoding, self.max_size)
+        return self._loads(chosen, body, self._element_limit(max_elements))
 
     def serializer_for(self, content_type: str | None, default: str) -> str:
         """Name of the serializer of an accepted request ``content_type``, else ``default``."""
@@ -248,18 +262,15 @@ class Codec:
         """Whether a verified request was answered by this process already."""
         return self.signer is not None and self.signer.answered(headers)
 
-    def _loads(self, serializer: Any, body: bytes) -> Any:
-        """Decode within the budgets: digits by the serializer (given this codec's
-        budget), nesting by the parser where it enforces it, else checked here."""
+    def _element_limit(self, max_elements: int | None) -> int:
+        return min(max_elements or self.max_elements, self.max_elements)
+
+    def _loads(self, serializer: Any, body: bytes, max_elements: int | None) -> Any:
+        """Decode within the budgets (see :func:`~taskrpc.budgets.load_within`); elements
+        are not counted when ``max_elements`` is ``None``."""
         if getattr(serializer, "max_int_digits", None) not in (None, self.max_int_digits):
             serializer.max_int_digits = self.max_int_digits
-        try:
-            data = serializer.loads(body)
-        except RecursionError:  # a plug-in's parser, recursing
-            raise LimitExceeded("nested too deep for the parser", kind="NestingTooDeep") from None
-        if serializer.name != "json" or self.max_nesting_depth < JSON_PARSER_DEPTH:
-            check_depth(data, self.max_nesting_depth)
-        return data
+        return load_within(serializer, body, self.max_nesting_depth, max_elements)
 
     def _check_size(self, size: int) -> None:
         if size > self.max_size:

@@ -97,8 +97,8 @@ class LimitExceeded(TaskRPCError, ValueError):
     """A received message exceeds a decode budget; ``kind`` names which.
 
     A worker answers it as :class:`BadRequest` with ``type_name`` set to ``kind``:
-    ``"IntegerTooLong"``, ``"NestingTooDeep"``, ``"TooManyHeaders"`` or
-    ``"HeadersTooLarge"``.
+    ``"IntegerTooLong"``, ``"NestingTooDeep"``, ``"TooManyElements"``,
+    ``"TooManyHeaders"`` or ``"HeadersTooLarge"``.
     """
 
     def __init__(self, message: str, *, kind: str) -> None:

@@ -74,6 +74,11 @@ class Settings:
     #: ... the deepest nesting of arrays and objects in a body (JSON's parser stops at
     #: 200 levels whatever this says), ...
     max_nesting_depth: int = 200
+    #: ... the most arrays, objects and items in a request, counted before it is parsed
+    #: (each costs the worker time to build: a refused request of this many costs at
+    #: most a few milliseconds; a task whose parameters are all scalars has a much
+    #: lower bound of its own), ...
+    max_elements: int = 20_000
     #: ... how many AMQP headers a request may carry, and their total size in bytes.
     max_headers: int = 128
     max_header_bytes: int = 32 * 1024

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pydantic
 from pydantic import TypeAdapter
 
 from .exceptions import BadRequest, ConfigurationError, InvalidArguments
+from .shapes import element_bound, fail_fast_validator
+
+#: Errors of a refused call listed in its message and details (the rest are counted).
+MAX_ERRORS = 20
+#: Errors described at all; past this many, only their count (describing each costs).
+_LISTED_AT_MOST = 1000
 
 _VAR_POSITIONAL = inspect.Parameter.VAR_POSITIONAL
 _VAR_KEYWORD = inspect.Parameter.VAR_KEYWORD
@@ -42,6 +49,7 @@ class Signature:
         self._fn, self._hints = fn, hints
         self._model = _arguments_model(fn, self._sig, hints)
         self._strict_model: type[pydantic.BaseModel] | None = None
+        self._validators: dict[bool, Callable[[Mapping[str, Any]], dict[str, Any]]] = {}
         # Binding by hand when every parameter is a plain one (no ``*``, ``/``, ``*args``
         # or ``**kwargs``): ``inspect.Signature.bind`` is most of a small call's check.
         params = self._sig.parameters.values()
@@ -55,6 +63,12 @@ class Signature:
     def arguments_model(self) -> type[pydantic.BaseModel]:
         """The pydantic model of the arguments by name (what ``kwargs`` may hold)."""
         return self._model
+
+    @functools.cached_property
+    def element_bound(self) -> int | None:
+        """The most arrays, objects and items a valid request for this task holds, if
+        every parameter is a scalar; else ``None`` (see :mod:`taskrpc.shapes`)."""
+        return element_bound(self._model)
 
     @property
     def positional(self) -> list[str]:
@@ -78,7 +92,8 @@ class Signature:
 
         Raises:
             InvalidArguments: The arguments do not fit the signature; ``details`` lists the
-                failing fields.
+                failing fields (the first :data:`MAX_ERRORS`; a list, tuple, set or dict
+                reports its first bad item only).
             BadRequest: The arguments broke the validator itself (nested past what it
                 recurses through): ``type_name`` ``"NestingTooDeep"``.
         """
@@ -96,8 +111,7 @@ class Signature:
             raise InvalidArguments(
                 str(exc), type_name="TypeError", details=self._binding_errors(args, kwargs)
             ) from None
-        model = self._validate_model(bound.arguments, strict)
-        values = {name: getattr(model, name) for name in bound.arguments}
+        values = self._validated(bound.arguments, strict)
         for name in bound.arguments:
             bound.arguments[name] = values[name]
         return list(bound.args), dict(bound.kwargs)
@@ -107,18 +121,18 @@ class Signature:
     ) -> tuple[list[Any], dict[str, Any]]:
         """:meth:`validate` of arguments bound by hand, split as ``bind`` would split them:
         positional up to the first parameter not given, by keyword after it."""
-        model = self._validate_model(arguments, strict)
+        values = self._validated(arguments, strict)
         args: list[Any] = []
         for name in names:
             if name not in arguments:
                 break
-            args.append(getattr(model, name))
-        kwargs = {name: getattr(model, name) for name in names[len(args) :] if name in arguments}
+            args.append(values[name])
+        kwargs = {name: values[name] for name in names[len(args) :] if name in arguments}
         return args, kwargs
 
-    def _validate_model(self, arguments: dict[str, Any], strict: bool) -> pydantic.BaseModel:
+    def _validated(self, arguments: Mapping[str, Any], strict: bool) -> dict[str, Any]:
         try:
-            return self._model_for(strict).model_validate(arguments)
+            return self._validator(strict)(arguments)
         except pydantic.ValidationError as exc:
             raise InvalidArguments(
                 _summary(exc), type_name="ValidationError", details=_plain_errors(exc)
@@ -127,6 +141,13 @@ class Signature:
             raise BadRequest(
                 "arguments nested too deep to validate", type_name="NestingTooDeep"
             ) from None
+
+    def _validator(self, strict: bool) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+        """The arguments model's validator, stopping at the first bad item of a list."""
+        validator = self._validators.get(strict)
+        if validator is None:
+            validator = self._validators[strict] = fail_fast_validator(self._model_for(strict))
+        return validator
 
     def _model_for(self, strict: bool) -> type[pydantic.BaseModel]:
         if not strict:
@@ -170,7 +191,7 @@ class Signature:
             and p.name not in given
             and p.kind not in (_VAR_POSITIONAL, _VAR_KEYWORD)
         ]
-        return errors
+        return errors[:MAX_ERRORS]
 
     def dump_result(self, value: Any) -> Any:
         """Validate ``value`` against the return type and reduce it to JSON-compatible data."""
@@ -205,13 +226,25 @@ def _plain_errors(exc: pydantic.ValidationError) -> list[dict[str, Any]]:
     # include_context/url off: contexts can hold exceptions that do not serialize.
     return [
         {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
-        for err in exc.errors(include_url=False, include_context=False, include_input=False)
+        for err in _errors(exc)[:MAX_ERRORS]
     ]
 
 
 def _summary(exc: pydantic.ValidationError) -> str:
+    errors = _errors(exc)
     parts = [
         f"{'.'.join(str(p) for p in err['loc']) or '(arguments)'}: {err['msg']}"
-        for err in exc.errors(include_url=False)
+        for err in errors[:MAX_ERRORS]
     ]
+    if len(errors) > MAX_ERRORS:
+        parts.append(f"and {len(errors) - MAX_ERRORS} more errors")
     return "; ".join(parts)
+
+
+def _errors(exc: pydantic.ValidationError) -> list[Any]:
+    """The errors of ``exc``, or one standing for them all when there are too many to
+    list at a reasonable cost (a model's own lists do not stop at their first error)."""
+    if exc.error_count() > _LISTED_AT_MOST:
+        count = exc.error_count()
+        return [{"loc": (), "msg": f"{count} validation errors", "type": "too_many_errors"}]
+    return exc.errors(include_url=False, include_context=False, include_input=False)

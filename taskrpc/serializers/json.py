@@ -62,7 +62,7 @@ class JSONSerializer:
             if "number out of range" not in message:
                 raise
         # A long integer: first measure the one the fast parser stopped at (no conversion).
-        first = _digits_where(body, message)
+        first = _digits_where(body, message, self.max_int_digits + 1)
         if first is not None and first > self.max_int_digits:
             raise _too_long(self.max_int_digits)
         return self._exact_loads(body)
@@ -88,8 +88,9 @@ class JSONSerializer:
             raise LimitExceeded("nested too deep for the parser", kind="NestingTooDeep") from None
 
 
-def _digits_where(body: bytes, message: str) -> int | None:
-    """Digits of the integer pydantic-core's error points into, or ``None`` if unsure."""
+def _digits_where(body: bytes, message: str, cap: int) -> int | None:
+    """Digits of the integer pydantic-core's error points into (at most ``cap``), or
+    ``None`` if unsure."""
     where = _WHERE.search(message)
     if where is None:
         return None
@@ -100,7 +101,7 @@ def _digits_where(body: bytes, message: str) -> int | None:
             return None  # not worth scanning for: the exact path counts as it goes
         start = body.find(b"\n", start) + 1
     offset = start + column - 1 - (_PARSER_DIGITS + 1)  # it stops 4301 digits in
-    run = _DIGITS.match(body, max(offset, 0))
+    run = _DIGITS.match(body, max(offset, 0), max(offset, 0) + cap)
     return None if run is None or offset < 0 else len(run.group())
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ..budgets import too_many_elements
 from ..exceptions import ConfigurationError, LimitExceeded
 
 #: msgpack extension type code of integers wider than 64 bits.
@@ -39,12 +40,32 @@ class MsgpackSerializer:
 
     def loads(self, body: bytes) -> Any:
         """Decode ``body``; raise ``ValueError`` if it is not exactly one msgpack value."""
+        return self.loads_within(body, None)
+
+    def loads_within(self, body: bytes, max_elements: int | None) -> Any:
+        """:meth:`loads`, refusing more than ``max_elements`` arrays, maps and items as it
+        goes: no array or map announcing more is built, and decoding stops at the
+        container that takes the count over (``None``: not counted).
+
+        Raises:
+            LimitExceeded: ``kind`` ``"TooManyElements"``, ``"NestingTooDeep"`` or
+                ``"IntegerTooLong"``.
+        """
         msgpack = self._msgpack()
+        options: dict[str, Any] = {}
+        if max_elements is not None and len(body) > max_elements:  # each takes a byte
+            count = _Count(max_elements)
+            options = dict(max_array_len=max_elements, max_map_len=max_elements,
+                           list_hook=count, object_hook=count)  # fmt: skip
         try:
-            return msgpack.unpackb(body, raw=False, strict_map_key=True, ext_hook=self._unwrap)
+            return msgpack.unpackb(
+                body, raw=False, strict_map_key=True, ext_hook=self._unwrap, **options
+            )
         except ValueError as exc:
             if type(exc).__name__ == "StackError":  # its C parser's own nesting limit
                 raise LimitExceeded(f"nested too deep: {exc}", kind="NestingTooDeep") from None
+            if options and " exceeds max_" in str(exc):  # an array or map announced larger
+                raise too_many_elements(options["max_array_len"]) from None
             raise
         except Exception as exc:  # OutOfData and friends are not ValueErrors
             raise ValueError(f"malformed msgpack: {type(exc).__name__}: {exc}") from exc
@@ -67,6 +88,21 @@ class MsgpackSerializer:
                     "the msgpack serializer needs msgpack: pip install 'taskrpc[msgpack]'"
                 ) from None
         return self._module
+
+
+class _Count:
+    """msgpack's hook for every array and map built: counts them and their items."""
+
+    __slots__ = ("limit", "left")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = self.left = limit
+
+    def __call__(self, container: Any) -> Any:
+        self.left -= 1 + len(container)
+        if self.left < 0:
+            raise too_many_elements(self.limit)
+        return container
 
 
 def _wrap_big_ints(msgpack: Any, data: Any) -> Any:

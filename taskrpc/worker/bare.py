@@ -59,7 +59,10 @@ def bare_error(app: App, job: Job, error: BaseException) -> Outcome:
 
 def _run(app: App, task: Task[Any, Any], job: Job, serializer: str) -> Any:
     try:
-        data = app.codec.decode_as(job.body, serializer, job.content_type, job.content_encoding)
+        data = app.codec.decode_as(
+            job.body, serializer, job.content_type, job.content_encoding,
+            max_elements=task.signature.element_bound,
+        )  # fmt: skip
     except (ContentDisallowed, PayloadTooLarge, ValueError) as exc:
         kind = getattr(exc, "kind", type(exc).__name__)  # LimitExceeded: the budget's name
         raise BadRequest(f"undecodable body: {exc}", type_name=kind) from None

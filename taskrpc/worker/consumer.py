@@ -187,11 +187,11 @@ class ConsumeLoop:
         """Reject a delivery the AMQP layer could not decode (see :mod:`.rejects`)."""
         self._reject(delivery_tag, UNDECODABLE, reason)
 
-    def _reject(self, tag: Any, reason: str, detail: str) -> None:
+    def _reject(self, tag: Any, reason: str, detail: str, request_id: object = None) -> None:
         """Reject one delivery without requeue, now (before any ``multiple`` ack could
         cover its tag), then count and log it."""
         self.transport.reject(tag, requeue=False)
-        self.rejections.record(reason, detail, delivery_tag=tag)
+        self.rejections.record(reason, detail, delivery_tag=tag, request_id=request_id)
 
     def _start(self, message: Delivery) -> None:
         """Start one delivery; whatever breaks while reading it is confined to it."""
@@ -299,7 +299,7 @@ class ConsumeLoop:
                     self._reply(answer, outcome)
                 except (UnicodeError, ValueError, TypeError, OverflowError):
                     pass  # unanswerable after all: rejected all the same
-            self._reject(bad.delivery_tag, kind, bad.reason)
+            self._reject(bad.delivery_tag, kind, bad.reason, bad.correlation_id)
 
     def _publish_completed(self) -> None:
         self._answer_bad()
@@ -331,7 +331,8 @@ class ConsumeLoop:
                 )
             if outcome.error_code in REJECTED_CODES:  # refused: rejected, not acked
                 detail = f"{outcome.error_code}: {outcome.error_message}"
-                self._reject(tag, outcome.error_type or outcome.error_code or "-", detail)
+                reason = outcome.error_type or outcome.error_code or "-"
+                self._reject(tag, reason, detail, message.properties.get("correlation_id"))
                 continue
             if not self._answered:
                 self._answered_since = time.monotonic()

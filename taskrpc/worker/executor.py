@@ -155,7 +155,7 @@ def _run(app: App, job: Job, tries: list[int]) -> Any:
     task = app.tasks.get(job.task)
     if task is None:
         raise UnknownTask(f"no task named {job.task!r} on this worker", type_name="UnknownTask")
-    request = _decode(app, job)
+    request = _decode(app, job, task.signature.element_bound)
     value = _run_with_retries(app, task, job, request, tries)
     try:
         return task.signature.dump_result(value)
@@ -222,15 +222,24 @@ def _run_with_retries(
             token.var.reset(token)
 
 
-def _decode(app: App, job: Job) -> RequestBody:
+def _decode(app: App, job: Job, max_elements: int | None) -> RequestBody:
     try:
-        data = app.codec.decode(job.body, job.content_type, job.content_encoding, job.headers)
+        data = app.codec.decode(
+            job.body, job.content_type, job.content_encoding, job.headers,
+            max_elements=max_elements,
+        )  # fmt: skip
     except ContentDisallowed as exc:
         raise BadRequest(str(exc), type_name="ContentDisallowed") from None
     except PayloadTooLarge as exc:
         raise BadRequest(str(exc), type_name="PayloadTooLarge") from None
     except LimitExceeded as exc:
-        raise BadRequest(str(exc), type_name=exc.kind) from None
+        message = str(exc)
+        if exc.kind == "TooManyElements" and (max_elements or 1 << 62) < app.codec.max_elements:
+            message = (
+                f"more than {max_elements} arrays, objects and items in one body: more "
+                f"than the arguments of {job.task!r} can hold"
+            )
+        raise BadRequest(message, type_name=exc.kind) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"undecodable body: {exc}", type_name="DecodeError") from None
     except Exception as exc:  # a serializer failing otherwise is still a bad body

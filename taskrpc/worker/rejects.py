@@ -8,7 +8,8 @@ Whatever the stage, the policy is the same, and applies to that one delivery onl
 * it is **rejected without requeue** (``basic.reject``, ``requeue=False``), never acked
   and never requeued: a queue with a dead-letter exchange keeps it there for a look,
   and it can never come back to kill or stall another worker;
-* the reason is **logged once**, one line, without a traceback (and at most
+* the reason is **logged once**, one line naming the request's ``correlation_id`` (which
+  a dead-lettered copy keeps), without a traceback (and at most
   :data:`LOG_BURST` lines per :data:`LOG_PERIOD` seconds, then a summary: a flood of bad
   input must not flood the log);
 * it is **counted** by reason (:class:`Rejections`, ``Worker.rejections``), for metrics;
@@ -70,8 +71,11 @@ class Rejections:
         with self._lock:
             return dict(self._counts)
 
-    def record(self, reason: str, detail: str, *, delivery_tag: object = None) -> None:
-        """Count one rejected delivery and log why, once (rate-limited)."""
+    def record(
+        self, reason: str, detail: str, *, delivery_tag: object = None, request_id: object = None
+    ) -> None:
+        """Count one rejected delivery and log why, once (rate-limited); the request id
+        (its ``correlation_id``, kept by a dead-lettered copy) is logged when known."""
         with self._lock:
             self._counts[reason] += 1
             now = time.monotonic()
@@ -87,6 +91,11 @@ class Rejections:
                 self._suppressed += 1
                 return
             self._logged += 1
+        request = f" (request {str(request_id)[:64]!r})" if request_id else ""
         logger.warning(
-            "rejected delivery %s without requeue (%s): %s", delivery_tag, reason, detail[:300]
+            "rejected delivery %s%s without requeue (%s): %s",
+            delivery_tag,
+            request,
+            reason,
+            detail[:300],
         )

@@ -31,6 +31,10 @@ CLIENT_OPTIONS = {"accept_replies": ("json", "msgpack")}
 LIMIT = 4 * 1024 * 1024  # the worker's default max_message_size
 TOUCH = {HEADER_PROTOCOL: 1, HEADER_TASK: "touch"}
 ADD = {HEADER_PROTOCOL: 1, HEADER_TASK: "add"}
+#: ``echo(value: Any)``: only the general budgets bound what it takes (``touch(marker:
+#: str)`` takes one scalar, so any body holding more than a few elements is refused first).
+ECHO = {HEADER_PROTOCOL: 1, HEADER_TASK: "echo"}
+TINY_ARRAYS = b"[]," * ((LIMIT - 40) // 3)
 
 
 class CreatesFile:
@@ -97,13 +101,18 @@ CASES: dict[str, Case] = {
     "nan": Case(const(b'{"args": [NaN]}'), type_name="DecodeError"),
     "infinity": Case(const(b'{"args": [Infinity]}'), type_name="DecodeError"),
     "minus-infinity": Case(const(b'{"args": [-Infinity]}'), type_name="DecodeError"),
-    "deeply-nested": Case(const(nested(100_000)), type_name="NestingTooDeep"),
-    "nested-past-the-parser-limit": Case(const(nested(300)), type_name="NestingTooDeep"),
+    # 100,000 arrays are over the element budget before their depth is seen
+    "deeply-nested": Case(const(nested(100_000)), type_name="TooManyElements", headers=ECHO),
+    "nested-past-the-parser-limit": Case(
+        const(nested(300)), type_name="NestingTooDeep", headers=ECHO
+    ),
     "msgpack-nested-past-the-budget": Case(
         const(b"\x81\xa4args\x91" + b"\x91" * 500 + b"\xc0"),
         type_name="NestingTooDeep",
         content_type="application/x-msgpack",
+        headers=ECHO,
     ),
+    "nested-where-a-string-is-declared": Case(const(nested(300)), type_name="TooManyElements"),
     # -- decode budgets --------------------------------------------------------------------
     "integer-of-4M-digits-in-4KB": Case(
         const(zlib.compress(b'{"args": [' + b"7" * 4_000_000 + b"]}", 9)),
@@ -111,7 +120,21 @@ CASES: dict[str, Case] = {
         content_encoding="zlib",
     ),
     "many-long-integers": Case(
-        const(b'{"args": [' + b",".join([b"7" * 4400] * 12) + b"]}"), type_name="IntegerTooLong"
+        const(b'{"args": [[' + b",".join([b"7" * 4400] * 12) + b"]]}"),
+        type_name="IntegerTooLong",
+        headers=ECHO,
+    ),
+    "4-MiB-of-tiny-arrays-for-a-string": Case(
+        const(b'{"args": [[' + TINY_ARRAYS + b"[]]]}"), type_name="TooManyElements"
+    ),
+    "4-MiB-of-tiny-arrays-for-anything": Case(
+        const(b'{"args": [[' + TINY_ARRAYS + b"[]]]}"), type_name="TooManyElements", headers=ECHO
+    ),
+    "msgpack-4-MiB-of-tiny-arrays": Case(
+        const(b"\x81\xa4args\x91\xdd" + (LIMIT - 20).to_bytes(4, "big") + b"\x90" * (LIMIT - 20)),
+        type_name="TooManyElements",
+        content_type="application/x-msgpack",
+        headers={**ECHO, HEADER_TASK: "echo.msgpack"},
     ),
     "too-many-headers": Case(
         touch_body,
