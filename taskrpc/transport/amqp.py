@@ -22,10 +22,11 @@ from kombu import Connection
 
 from ..settings import Settings
 from . import compat, tls
-from .base import BadDelivery, Delivery, OnConfirm, OnDelivery, Returned, Waker
+from .base import BadDelivery, Delivery, OnConfirm, OnDelivery, Returned
 from .batching import WriteBatch
 from .frames import encode_ack, encode_publish
 from .inbound import DeliveryReader
+from .waker import Waker
 
 logger = logging.getLogger("taskrpc.transport")
 

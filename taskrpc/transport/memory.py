@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..exceptions import BrokerError
-from .base import BadDelivery, Delivery, OnConfirm, OnDelivery, Returned, Waker
+from .base import BadDelivery, Delivery, OnConfirm, OnDelivery, Returned
 from .membroker import (
     BROKER,
     UNSUPPORTED,
@@ -32,6 +32,7 @@ from .membroker import (
     StoredMessage,
     Subscription,
 )
+from .waker import Waker
 
 __all__ = ["BROKER", "ChannelError", "InProcessBroker", "InProcessTransport"]
 
