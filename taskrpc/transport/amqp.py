@@ -9,7 +9,6 @@ waits for) and its generic serializer costs some 15 µs more.
 
 from __future__ import annotations
 
-import logging
 import math
 import select
 import time
@@ -22,13 +21,12 @@ from kombu import Connection
 
 from ..settings import Settings
 from . import compat, tls
-from .base import BadDelivery, Delivery, OnConfirm, OnDelivery, Returned
+from .amqp_events import AmqpEvents, message_handler, never
+from .base import OnDelivery
 from .batching import WriteBatch
 from .frames import encode_ack, encode_publish
 from .inbound import DeliveryReader
 from .waker import Waker
-
-logger = logging.getLogger("taskrpc.transport")
 
 #: Seconds a close waits for the broker's close-ok before dropping the socket anyway.
 CLOSE_TIMEOUT = 1.0
@@ -41,17 +39,12 @@ REFUSALS: tuple[type[BaseException], ...] = (
 )
 
 
-class AmqpTransport(Waker):
+class AmqpTransport(AmqpEvents, Waker):
     """:class:`~taskrpc.transport.base.Transport` over py-amqp. Open with
     :func:`taskrpc.transport.connect`."""
 
     def __init__(self, settings: Settings, url: str | None = None) -> None:
         super().__init__()
-        self.on_confirm: OnConfirm | None = None
-        self.on_return: Callable[[Returned], None] | None = None
-        self.on_blocked: Callable[[str], None] | None = None
-        self.on_unblocked: Callable[[], None] | None = None
-        self.on_bad_delivery: Callable[[BadDelivery], None] | None = None
         url = url or settings.broker_url
         self._kombu = Connection(
             url,
@@ -148,27 +141,11 @@ class AmqpTransport(Waker):
         if self._reader is not None:  # deliveries are read by .inbound
             tag = f"taskrpc.{uuid.uuid4().hex}"
             self._reader.add(tag, callback, no_ack)
-            self._channel.basic_consume(queue, tag, no_ack=no_ack, callback=_never)
+            self._channel.basic_consume(queue, tag, no_ack=no_ack, callback=never)
             return tag
 
-        def on_message(message: Any) -> None:  # an amqp.Message (py-amqp reads them)
-            properties, info = message.properties, message.delivery_info
-            callback(
-                Delivery(
-                    info["delivery_tag"],
-                    message.body or b"",  # py-amqp leaves an empty body as ""
-                    properties,
-                    properties.get("application_headers") or {},
-                    properties.get("content_type"),
-                    properties.get("content_encoding"),
-                    info["exchange"],
-                    info["routing_key"],
-                    info["redelivered"],
-                    info["consumer_tag"],
-                )
-            )
-
-        return str(self._channel.basic_consume(queue, no_ack=no_ack, callback=on_message))
+        handler = message_handler(callback)  # py-amqp reads the messages
+        return str(self._channel.basic_consume(queue, no_ack=no_ack, callback=handler))
 
     def cancel(self, consumer_tag: str) -> None:
         self._writes.flush()  # what went before goes first
@@ -291,42 +268,3 @@ class AmqpTransport(Waker):
         if current is None or current is not self._sock:
             raise ConnectionError("the broker connection is closed")
         return current
-
-    # -- events --------------------------------------------------------------------------
-
-    def _confirmed(self, delivery_tag: int, multiple: bool, ack: bool) -> None:
-        if self.on_confirm is not None:
-            self.on_confirm(delivery_tag, multiple, ack)
-
-    def _acked(self, delivery_tag: int, multiple: bool) -> None:
-        if self.on_confirm is not None:
-            self.on_confirm(delivery_tag, multiple, True)
-
-    def _nacked(self, delivery_tag: int, multiple: bool) -> None:
-        if self.on_confirm is not None:
-            self.on_confirm(delivery_tag, multiple, False)
-
-    def _returned(self, exc: Any, exchange: str, routing_key: str, message: Any) -> None:
-        if self.on_return is not None:
-            code = getattr(exc, "code", 312) or 312
-            properties = dict(getattr(message, "properties", None) or {})
-            self.on_return(Returned(int(code), str(exc), exchange, routing_key, properties))
-
-    def _bad(self, bad: BadDelivery) -> None:
-        if self.on_bad_delivery is not None:
-            self.on_bad_delivery(bad)
-        elif bad.needs_settling:  # the default: refused, not requeued (it would come back)
-            logger.warning("rejected delivery %s: %s", bad.delivery_tag, bad.reason)
-            self.reject(bad.delivery_tag, requeue=False)
-
-    def _blocked(self, reason: str) -> None:
-        if self.on_blocked is not None:
-            self.on_blocked(str(reason))
-
-    def _unblocked(self) -> None:
-        if self.on_unblocked is not None:
-            self.on_unblocked()
-
-
-def _never(message: Any) -> None:  # pragma: no cover - .inbound takes every delivery
-    raise AssertionError("py-amqp dispatched a delivery that .inbound should have read")
