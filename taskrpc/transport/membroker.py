@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .base import OnDelivery
+    from .memchannel import MemoryChannel
     from .memory import InProcessTransport
 
 
@@ -34,7 +35,7 @@ class StoredMessage:
 
 @dataclass
 class Subscription:
-    transport: InProcessTransport
+    transport: MemoryChannel
     tag: str
     queue: str
     no_ack: bool
@@ -93,6 +94,16 @@ class InProcessBroker:
             if message.expires and message.expires <= now:
                 continue
             consumer.transport._deliver(consumer, queue.name, message)
+
+    def remove_consumer(self, consumer: Subscription) -> None:
+        """Take ``consumer`` off its queue, deleting an auto-delete queue left without any."""
+        queue = self.queues.get(consumer.queue)
+        if queue is None:
+            return
+        if consumer in queue.consumers:
+            queue.consumers.remove(consumer)
+        if queue.auto_delete and queue.had_consumer and not queue.consumers:
+            self.delete_queue(queue)
 
     def delete_queue(self, queue: MemoryQueue) -> None:
         self.queues.pop(queue.name, None)

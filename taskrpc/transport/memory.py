@@ -8,12 +8,12 @@ per-message ``expiration``. Not kept: persistence, priorities, dead-lettering.
 
 Each transport has an inbox of callbacks to run and a pipe that becomes readable when
 the inbox fills, so its owner waits in ``select`` like on a socket (and ``asyncio``'s
-``add_reader`` works too): a publish wakes the consumer's thread at once.
+``add_reader`` works too): a publish wakes the consumer's thread at once. The broker
+itself is in :mod:`.membroker`, a connection's deliveries and inbox in :mod:`.memchannel`.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import itertools
 import os
@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..exceptions import BrokerError
-from .base import BadDelivery, Delivery, OnConfirm, OnDelivery, Returned
+from .base import BadDelivery, OnConfirm, OnDelivery, Returned
 from .membroker import (
     BROKER,
     UNSUPPORTED,
@@ -32,12 +32,12 @@ from .membroker import (
     StoredMessage,
     Subscription,
 )
-from .waker import Waker
+from .memchannel import MemoryChannel
 
 __all__ = ["BROKER", "ChannelError", "InProcessBroker", "InProcessTransport"]
 
 
-class InProcessTransport(Waker):
+class InProcessTransport(MemoryChannel):
     """:class:`~taskrpc.transport.base.Transport` on the process's :data:`BROKER`."""
 
     heartbeat = 0.0
@@ -45,26 +45,15 @@ class InProcessTransport(Waker):
     refusal_errors: tuple[type[BaseException], ...] = (ChannelError,)
 
     def __init__(self, broker: InProcessBroker = BROKER) -> None:
-        super().__init__()
+        super().__init__(broker)
         self.on_confirm: OnConfirm | None = None
         self.on_return: Callable[[Returned], None] | None = None
         self.on_blocked: Callable[[str], None] | None = None
         self.on_unblocked: Callable[[], None] | None = None
         self.on_bad_delivery: Callable[[BadDelivery], None] | None = None
-        self._broker = broker
-        self._inbox: collections.deque[Callable[[], None]] = collections.deque()
-        self._signalled = False
-        self._in_r, self._in_w = os.pipe()
-        os.set_blocking(self._in_r, False)
-        os.set_blocking(self._in_w, False)
-        self._consumers: dict[str, Subscription] = {}
-        self._unacked: dict[int, tuple[str, StoredMessage]] = {}
-        self._tags = itertools.count(1)
         self._consumer_tags = itertools.count(1)
-        self._prefetch = 0
         self._confirming = False
         self._published = 0
-        self._open = True
 
     # -- topology ----------------------------------------------------------------------
 
@@ -143,7 +132,7 @@ class InProcessTransport(Waker):
         with self._broker.lock:
             consumer = self._consumers.pop(consumer_tag, None)
             if consumer is not None:
-                self._detach(consumer)
+                self._broker.remove_consumer(consumer)
 
     def publish(
         self,
@@ -227,7 +216,7 @@ class InProcessTransport(Waker):
                 return
             self._open = False
             for consumer in list(self._consumers.values()):
-                self._detach(consumer)
+                broker.remove_consumer(consumer)
             self._consumers.clear()
             self._settle(sorted(self._unacked), requeue=True)
             for queue in list(broker.queues.values()):
@@ -239,78 +228,6 @@ class InProcessTransport(Waker):
                 os.close(fd)
             except OSError:
                 pass
-
-    # -- under the broker's lock ---------------------------------------------------------
-
-    def _has_room(self) -> bool:
-        return not self._prefetch or len(self._unacked) < self._prefetch
-
-    def _deliver(self, consumer: Subscription, queue: str, message: StoredMessage) -> None:
-        tag = next(self._tags)
-        if not consumer.no_ack:
-            self._unacked[tag] = (queue, message)
-        properties = message.properties
-        delivery = Delivery(
-            tag,
-            message.body,
-            properties,
-            properties.get("application_headers") or {},
-            properties.get("content_type"),
-            properties.get("content_encoding"),
-            message.exchange,
-            message.routing_key,
-            message.redelivered,
-            consumer.tag,
-        )
-        callback = consumer.callback
-        self._post(lambda: callback(delivery))
-
-    def _settle(self, tags: list[int], *, requeue: bool) -> None:
-        broker, touched = self._broker, {}
-        for tag in tags:
-            entry = self._unacked.pop(tag, None)
-            if entry is None:
-                continue
-            name, message = entry
-            queue = broker.queues.get(name)
-            if queue is not None:
-                touched[name] = queue
-                if requeue:
-                    message.redelivered = True
-                    queue.messages.appendleft(message)
-        for consumer in self._consumers.values():  # room freed: more for our consumers
-            queue = broker.queues.get(consumer.queue)
-            if queue is not None:
-                touched[queue.name] = queue
-        for queue in touched.values():
-            broker.dispatch(queue)
-
-    def _detach(self, consumer: Subscription) -> None:
-        broker = self._broker
-        queue = broker.queues.get(consumer.queue)
-        if queue is None:
-            return
-        if consumer in queue.consumers:
-            queue.consumers.remove(consumer)
-        if queue.auto_delete and queue.had_consumer and not queue.consumers:
-            broker.delete_queue(queue)
-
-    def _post(self, event: Callable[[], None]) -> None:
-        self._inbox.append(event)
-        self._signal()
-
-    def _signal(self) -> None:
-        if self._signalled or not self._open:
-            return
-        self._signalled = True
-        try:
-            os.write(self._in_w, b"\0")
-        except OSError:
-            pass
-
-    def _check_open(self) -> None:
-        if not self._open:
-            raise ConnectionError("the in-process connection is closed")
 
 
 def _copy(properties: Mapping[str, Any]) -> dict[str, Any]:
