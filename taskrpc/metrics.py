@@ -17,8 +17,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import ConfigurationError
 from .messages import HEADER_SENT_AT
+from .metrics_exposition import RejectionsCollector, load_prometheus, serve_metrics
 from .middleware import SOURCE_CACHE, SOURCE_REFUSED, Middleware
 
 if TYPE_CHECKING:
@@ -43,16 +43,6 @@ REFUSAL_CODES = frozenset(
 #: The ``task`` label of requests for tasks the worker does not know (bounded labels:
 #: a sender cannot make up new series).
 UNKNOWN_TASK = "<unknown>"
-
-
-def _prometheus() -> Any:
-    try:
-        import prometheus_client
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ConfigurationError(
-            "metrics need prometheus-client: pip install 'taskrpc[metrics]'"
-        ) from None
-    return prometheus_client
 
 
 def refusal_reason(outcome: Outcome) -> str:
@@ -97,7 +87,7 @@ class WorkerMetrics(Middleware):
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        prom = _prometheus()
+        prom = load_prometheus()
         registry = registry if registry is not None else prom.REGISTRY
         labels = ("task", "queue")
 
@@ -150,7 +140,7 @@ class WorkerMetrics(Middleware):
         self._known = frozenset(worker.app.tasks)
         rejections = getattr(worker, "rejections", None)
         if rejections is not None:
-            self._registry.register(_RejectionsCollector(rejections))
+            self._registry.register(RejectionsCollector(rejections))
         self.pool_size.set(worker.concurrency)
         self.pool_busy.set_function(lambda: worker.busy)
 
@@ -209,25 +199,6 @@ class WorkerMetrics(Middleware):
         series.run.observe(time.perf_counter() - began)
 
 
-class _RejectionsCollector:
-    """``taskrpc_worker_rejected_total{reason}``, read from the worker's own counts."""
-
-    def __init__(self, rejections: Any) -> None:
-        self._rejections = rejections
-
-    def collect(self) -> Any:
-        from prometheus_client.core import CounterMetricFamily
-
-        family = CounterMetricFamily(
-            "taskrpc_worker_rejected",
-            "Deliveries rejected without requeue (dead-lettered), by reason.",
-            labels=("reason",),
-        )
-        for reason, count in sorted(self._rejections.counts().items()):
-            family.add_metric((reason,), count)
-        yield family
-
-
 class ClientMetrics(Middleware):
     """Counts a client's calls; add it to the app before its client connects.
 
@@ -239,7 +210,7 @@ class ClientMetrics(Middleware):
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        prom = _prometheus()
+        prom = load_prometheus()
         registry = registry if registry is not None else prom.REGISTRY
         self.sent = prom.Counter(
             "taskrpc_client_calls_sent", "Calls sent.", ("task",), registry=registry
@@ -313,15 +284,3 @@ class ClientMetrics(Middleware):
 
     def after_dropped_reply(self, kind: str) -> None:
         self.dropped.labels(kind).inc()
-
-
-def serve_metrics(
-    port: int, address: str = "127.0.0.1", registry: CollectorRegistry | None = None
-) -> Any:
-    """Serve ``registry`` (the default one) on ``http://address:port/metrics`` from a
-    daemon thread; returns the server (``server.shutdown()`` stops it)."""
-    prom = _prometheus()
-    server, _thread = prom.start_http_server(
-        port, addr=address, registry=registry if registry is not None else prom.REGISTRY
-    )
-    return server
