@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
+import functools
 import threading
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
+from .appsettings import initial_settings, replaced_settings
 from .calling import CallOptions
 from .codec import Codec
 from .exceptions import ConfigurationError, NotRegistered
@@ -20,12 +20,11 @@ from .policies.retry import (
     DEFAULT_RESEND,
     NO_RETRY,
 )
+from .registry import TaskDecorator, accept_serializers_of, find_task, register_task
 from .security import RemoteExceptionTypes
 from .serializers import Registry, default_registry
 from .settings import Settings
 from .task import CoroutineTask, FunctionTask, Task
-from .transport import tls
-from .urls import join_urls
 
 if TYPE_CHECKING:
     from .beat.entries import PeriodicEntry
@@ -36,18 +35,6 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 TaskT = TypeVar("TaskT", bound=Task[Any, Any])
-
-
-class TaskDecorator(Protocol):
-    """What ``@app.task(...)`` with options returns: it turns a function into a task."""
-
-    @overload
-    def __call__(  # type: ignore[overload-overlap]
-        self, fn: Callable[P, Coroutine[Any, Any, R]], /
-    ) -> CoroutineTask[P, R]: ...
-
-    @overload
-    def __call__(self, fn: Callable[P, R], /) -> FunctionTask[P, R]: ...
 
 
 class App:
@@ -101,17 +88,7 @@ class App:
         self.publish_retry = publish_retry
         #: Resends of idempotent calls whose reply queue was lost.
         self.resend = resend
-        if broker_url is not None and not isinstance(broker_url, str):
-            broker_url = join_urls(broker_url)
-        overrides = {"broker_url": broker_url, **options}
-        if settings is None:
-            settings = Settings.from_env(**overrides)
-        else:
-            settings = dataclasses.replace(
-                settings, **{k: v for k, v in overrides.items() if v is not None}
-            )
-        tls.check(settings)
-        self.settings = settings
+        self.settings = settings = initial_settings(broker_url, settings, options)
         #: Serializers by name and content type; ``enable("pickle")`` opts in to pickle.
         self.serializers: Registry = default_registry()
         self.codec = Codec.from_settings(self.serializers, settings)
@@ -134,17 +111,10 @@ class App:
         """
         if self._client is not None or self._async_client is not None:
             raise ConfigurationError("configure the app before its client connects")
-        try:
-            settings = dataclasses.replace(
-                self.settings, **{k: v for k, v in options.items() if v is not None}
-            )
-        except TypeError as exc:
-            raise ConfigurationError(str(exc)) from None
-        tls.check(settings)
-        self.settings = settings
+        self.settings = replaced_settings(self.settings, options)
         self.codec = Codec.from_settings(self.serializers, self.settings)
         for task in self.tasks.values():
-            self._accept_serializers_of(task)
+            accept_serializers_of(self.codec, task)
 
     def __repr__(self) -> str:
         return f"<App {self.name!r} broker={self.settings.safe_broker_url!r}>"
@@ -231,33 +201,22 @@ class App:
             ...     return text.upper()
         """
 
-        def register(func: Callable[..., Any]) -> Task[Any, Any]:
-            task_name = name or f"{func.__module__}.{func.__qualname__}"
-            if task_name in self.tasks:
-                raise ConfigurationError(f"a task named {task_name!r} is already registered")
-            kind = CoroutineTask if inspect.iscoroutinefunction(func) else FunctionTask
-            task: Task[Any, Any] = kind(
-                self,
-                func,
-                name=task_name,
-                queue=queue,
-                retry=retry,
-                timeouts=timeouts,
-                idempotent=idempotent,
-                serializer=serializer,
-                reply_serializer=reply_serializer,
-                bare=bare,
-                throws=throws,
-                rate_limit=rate_limit,
-                ignore_result=ignore_result,
-                priority=priority,
-            )
-            if bare and self.bare_task(task.queue) is not None:
-                raise ConfigurationError(f"another bare task already serves {task.queue!r}")
-            self.tasks[task_name] = task
-            self._accept_serializers_of(task)
-            return task
-
+        register = functools.partial(
+            register_task,
+            self,
+            name=name,
+            queue=queue,
+            retry=retry,
+            timeouts=timeouts,
+            idempotent=idempotent,
+            serializer=serializer,
+            reply_serializer=reply_serializer,
+            bare=bare,
+            throws=throws,
+            rate_limit=rate_limit,
+            ignore_result=ignore_result,
+            priority=priority,
+        )
         return register(fn) if fn is not None else register
 
     def periodic(
@@ -294,11 +253,6 @@ class App:
 
         schedule = schedule_of(every, cron, timezone)
         return periodic_decorator(self.periodic_tasks, schedule, args, kwargs, name)
-
-    def _accept_serializers_of(self, task: Task[Any, Any]) -> None:
-        """What the app chose to send, it accepts back (a bare task's format is only
-        ever used on its own queue, so it stays out of the accept lists)."""
-        self.codec.accept(None if task.bare else task.serializer, task.reply_serializer)
 
     def bare_task(self, queue: str) -> Task[Any, Any] | None:
         """The task serving plain (headerless) requests on ``queue``, if any."""
@@ -354,12 +308,10 @@ class App:
         Raises:
             NotRegistered: No task (or more than one) matches.
         """
-        if name in self.tasks:
-            return self.tasks[name]
-        matches = [t for t in self.tasks.values() if t.fn.__name__ == name]
-        if len(matches) == 1:
-            return matches[0]
-        raise NotRegistered(f"no task named {name!r} in {self!r}")
+        task = find_task(self.tasks, name)
+        if task is None:
+            raise NotRegistered(f"no task named {name!r} in {self!r}")
+        return task
 
     @property
     def queues(self) -> list[str]:

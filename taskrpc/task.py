@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from .calling import BoundCall, CallOptions
+from .dispatch import client_options, publish_options
 from .fanout.methods import FanOutMethods
 from .policies import RetryPolicy, TimeoutPolicy
-from .queues import check_priority
 from .rates import parse_rate
 from .signature import Signature
 
@@ -309,49 +309,26 @@ class Task(FanOutMethods[P, R]):
             return
         self.signature.validate(list(args), dict(kwargs or {}))
 
-    def _client_options(self, options: CallOptions) -> dict[str, Any]:
-        """A call's options with this task's defaults filled in (both clients take them)."""
-        timeout = options.timeout
-        if timeout is None and self.timeouts is not None and not self.ignore_result:
-            timeout = self.timeouts.call
-        queue = options.queue or self.queue
-        priority = self.priority if options.priority is None else options.priority
-        check_priority(self.app.settings, queue, priority)
-        return {
-            "timeout": timeout,
-            "queue": queue,
-            "load_result": self.signature.load_result,
-            "retry": options.publish_retry,
-            "idempotent": self.idempotent,
-            "serializer": options.serializer,
-            "delay": options.delay(),
-            "priority": priority,
-        }
-
     def _send(self, args: Any, kwargs: Any, options: CallOptions) -> AsyncResult[R]:
         self.check_call(args, kwargs)
-        client_options = self._client_options(options)
-        return self.app.client.send(
-            self.name, args, kwargs, fire=self.ignore_result, **client_options
-        )
+        send = client_options(self, options)
+        return self.app.client.send(self.name, args, kwargs, fire=self.ignore_result, **send)
 
     def _publish(self, args: Any, kwargs: Any, options: CallOptions) -> str:
         self.check_call(args, kwargs)
-        client_options = self._client_options(options)
-        del client_options["load_result"], client_options["idempotent"]
-        return self.app.client.publish(self.name, args, kwargs, **client_options)
+        publish = publish_options(self, options)
+        return self.app.client.publish(self.name, args, kwargs, **publish)
 
     async def _publish_async(self, args: Any, kwargs: Any, options: CallOptions) -> str:
         self.check_call(args, kwargs)
-        client_options = self._client_options(options)
-        del client_options["load_result"], client_options["idempotent"]
-        return await self.app.async_client.publish(self.name, args, kwargs, **client_options)
+        publish = publish_options(self, options)
+        return await self.app.async_client.publish(self.name, args, kwargs, **publish)
 
     async def _send_async(self, args: Any, kwargs: Any, options: CallOptions) -> AsyncCall[R]:
         self.check_call(args, kwargs)
         client = self.app.async_client
-        client_options = self._client_options(options)
-        return await client.send(self.name, args, kwargs, fire=self.ignore_result, **client_options)
+        send = client_options(self, options)
+        return await client.send(self.name, args, kwargs, fire=self.ignore_result, **send)
 
 
 class FunctionTask(Task[P, R]):

@@ -22,8 +22,8 @@ from ..context import check_wait
 from ..exceptions import TimeoutError
 from ..middleware import run_hooks
 from ..policies import RetryPolicy
-from .base import ResultLoader, no_result, read_reply, sent
 from .core import BaseClient
+from .outcomes import ResultLoader, no_result, read_reply, sent
 from .replies import PendingCall
 
 if TYPE_CHECKING:

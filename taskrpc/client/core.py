@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import ClientClosed
 from ..middleware import run_hooks
 from ..policies import RetryPolicy
-from .base import RequestBuilder, check_reply
+from .base import RequestBuilder
 from .confirms import ConfirmTimer
 from .listener import ReplyListener
 from .machine import ClientMachine
+from .outcomes import check_reply
 from .replies import PendingCall, ReplyRouter, ReplyStats
 
 if TYPE_CHECKING:

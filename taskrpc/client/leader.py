@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from .replies import PendingCall
 
 if TYPE_CHECKING:
-    from .listener import ReplyListener
+    from .iothread import IOThread
     from .session import Session
 
 
@@ -34,7 +34,7 @@ def _drain_pipe(fd: int) -> None:
 class Leadership:
     """The leader lock, its wake-up pipe, and the count of followers."""
 
-    def __init__(self, listener: ReplyListener) -> None:
+    def __init__(self, listener: IOThread) -> None:
         self._listener = listener
         self.lock = threading.Lock()  # held by the one caller reading replies itself
         self.followers = 0  # callers waiting on their event instead of reading

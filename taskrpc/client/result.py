@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from ..context import check_wait
 from ..exceptions import TimeoutError
 from ..middleware import run_hooks
-from .base import ResultLoader, no_result, read_reply
+from .outcomes import ResultLoader, no_result, read_reply
 from .replies import PendingCall
 
 if TYPE_CHECKING:

@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 from ..policies import RetryPolicy
-from .base import ResultLoader, sent
 from .core import BaseClient
+from .outcomes import ResultLoader, sent
 from .result import AsyncResult
 
 

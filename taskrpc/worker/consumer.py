@@ -12,15 +12,13 @@ the end of each pass of the loop.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from .. import delays
 from ..exceptions import BadRequest
-from ..messages import HEADER_DEADLINE, HEADER_TASK, Outcome, reply_headers
+from ..messages import HEADER_TASK, Outcome
 from ..middleware import (
     SOURCE_CACHE,
     SOURCE_REFUSED,
@@ -30,15 +28,19 @@ from ..middleware import (
     overriding,
     run_hooks,
 )
-from ..security.signing import HEADER_KEY_ID, Envelope
-from ..transport import BadDelivery, Delivery, Transport, declare_task_queues
+from ..transport import Delivery, Transport, declare_task_queues
+from .acks import ACK_BATCH, ACK_DELAY, ack_answered, oldest_outstanding
 from .admission import admit, refusal
+from .baddeliveries import BadDeliveries
 from .executor import Job
+from .intake import job_of
 from .keeper import ConnectionKeeper
-from .poison import declare_dead_letters, delivery_count, settle_dead_letter
+from .poison import declare_dead_letters, settle_dead_letter
 from .pools import Pool
 from .recent import RecentReplies, fingerprint, reply_key
+from .refusals import replayed, too_large
 from .rejects import REJECTED_CODES, UNANSWERABLE, UNDECODABLE, UNREADABLE, Rejections
+from .replying import UNENCODABLE, publish_reply
 
 if TYPE_CHECKING:
     from ..app import App
@@ -47,13 +49,6 @@ logger = logging.getLogger("taskrpc.worker")
 
 #: Longest the loop sleeps when idle (seconds); it wakes at once for any event.
 IDLE_WAIT = 1.0
-
-#: Answered requests are acked together, with one ``multiple`` ack, at the end of each
-#: pass of the loop, or sooner once this many are waiting or the oldest has waited this
-#: long (seconds): batching saves a frame per request under load, and the bound keeps
-#: the window between reply and ack (a crash there means a second run) short.
-ACK_BATCH = 64
-ACK_DELAY = 0.002
 
 
 class ConsumeLoop:
@@ -74,17 +69,18 @@ class ConsumeLoop:
         self._recent = recent
         self.rejections = rejections if rejections is not None else Rejections()
         self.transport = transport
+        self._inbox: collections.deque[Delivery] = collections.deque()
+        self._bad = BadDeliveries(app, transport, self._inbox, self.rejections)
+        self._oversized = self._bad.oversized  # shared: popped as each request starts
         transport.qos(prefetch)
-        transport.on_bad_delivery = self._on_bad_delivery
+        transport.on_bad_delivery = self._bad.take
         self._publish = transport.publish
         self._send_ack = transport.ack
         declare_task_queues(transport, app.settings, queues)
         self._queues = list(queues) + declare_dead_letters(transport, app.settings, queues)
         self._consumer_tags: list[str] = []
-        self._inbox: collections.deque[Delivery] = collections.deque()
         self._completed: collections.deque[tuple[int, Outcome]] = collections.deque()
         self._in_flight: dict[int, Delivery] = {}
-        self._bad: collections.deque[BadDelivery] = collections.deque()  # to answer
         self._queue_of: dict[str, str] = {}  # consumer tag -> queue
         self._answered: list[int] = []  # replied to, not yet acked
         self._answered_since = 0.0
@@ -92,7 +88,6 @@ class ConsumeLoop:
         self._cancelled = False
         self._loop_thread = threading.get_ident()
         self._keeper: ConnectionKeeper | None = None
-        self._oversized: dict[int, int] = {}  # delivery tag -> body size announced
         #: Hooks run in this loop (the worker sets its own list: the app's and its own).
         self.hooks: list[Middleware] = list(app.middleware)
         self._reply_hooks: list[Middleware] = []  # those with an after_reply, set by run()
@@ -116,8 +111,10 @@ class ConsumeLoop:
         self._consume()
         self._loop_thread = threading.get_ident()
         self._reply_hooks = overriding(reversed(self.hooks), "after_reply")
-        # A pool that runs jobs in this thread: the keeper serves the connection meanwhile.
-        self._keeper = ConnectionKeeper(self.transport) if _inline(self.pool) else None
+        # A pool that runs jobs inside ``submit``, in this thread (the solo pool, rate-limited
+        # or not, is ``inline``): the keeper serves the connection meanwhile.
+        inline = getattr(self.pool, "inline", False)
+        self._keeper = ConnectionKeeper(self.transport) if inline else None
         try:
             self._serve()
         finally:
@@ -140,7 +137,7 @@ class ConsumeLoop:
                     self._publish_completed()  # the solo pool has finished them already
                 self._flush_acks()
             startable = self._inbox and len(self._in_flight) < self.pool.size
-            busy = startable or self._completed or self._bad
+            busy = startable or self._completed or self._bad.pending
             self.transport.wait(0 if busy else IDLE_WAIT)
 
     def _consume(self) -> None:
@@ -148,33 +145,6 @@ class ConsumeLoop:
             tag = self.transport.consume(queue, self._inbox.append)
             self._consumer_tags.append(tag)
             self._queue_of[tag] = str(getattr(queue, "name", queue))
-
-    def _on_bad_delivery(self, bad: BadDelivery) -> None:
-        """The transport's hook: a delivery it could not decode, or too large to take."""
-        if bad.properties is not None and bad.needs_settling:
-            # Too large, its body dropped unread: refused in turn like any request, so
-            # that its caller hears why (the size is checked before anything else).
-            properties = bad.properties
-            self._oversized[bad.delivery_tag] = bad.announced
-            self._inbox.append(
-                Delivery(
-                    bad.delivery_tag,
-                    b"",
-                    properties,
-                    properties.get("application_headers") or {},
-                    properties.get("content_type"),
-                    properties.get("content_encoding"),
-                    bad.exchange,
-                    bad.routing_key,
-                    bad.redelivered,
-                    bad.consumer_tag,
-                )
-            )
-        elif bad.needs_settling:  # answered (unsigned) if it can be, then rejected,
-            self._bad.append(bad)  # by the loop: this runs in the middle of a read
-            self.transport.wake()
-        else:  # a no-ack consumer's: nothing to reject
-            self.rejections.record(UNDECODABLE, bad.reason, delivery_tag=bad.delivery_tag)
 
     def _start_jobs(self) -> bool:
         started = False
@@ -208,7 +178,7 @@ class ConsumeLoop:
 
     def _start_checked(self, message: Delivery) -> None:
         tag = message.delivery_tag
-        job = _job_of(message, self.app)
+        job = job_of(message, self.app)
         self._in_flight[tag] = message
         if job.redelivered:
             logger.warning(
@@ -225,12 +195,7 @@ class ConsumeLoop:
             return
         announced = self._oversized.pop(tag, 0)
         if announced:  # the transport dropped its body: refuse it as admit() would
-            limit = self.app.codec.max_size
-            too_large = BadRequest(
-                f"body of {announced} bytes exceeds the limit of {limit}",
-                type_name="PayloadTooLarge",
-            )
-            refused: Outcome | None = refusal(self.app, job, too_large)
+            refused: Outcome | None = too_large(self.app, job, announced)
         else:
             refused = admit(self.app, job)  # size, headers, signature: before any decoding
         if refused is None and hooks:
@@ -254,11 +219,8 @@ class ConsumeLoop:
             self._on_done(tag, cached)
             return
         if job.redelivered and self.app.codec.answered(job.headers):  # and not in the cache
-            error = BadRequest(
-                "request replayed: this worker answered it already", type_name="BadSignature"
-            )
             self._observe(tag, job, SOURCE_REFUSED)
-            self._on_done(tag, refusal(self.app, job, error))
+            self._on_done(tag, replayed(self.app, job))
             return
         self._observe(tag, job, SOURCE_RUN)
         if self._keeper is None:
@@ -276,33 +238,8 @@ class ConsumeLoop:
         if threading.get_ident() != self._loop_thread:  # the loop itself needs no wake-up
             self.transport.wake()
 
-    def _answer_bad(self) -> None:
-        """Answer the callers of undecodable deliveries that named a ``reply_to``, then
-        reject those deliveries."""
-        while self._bad:
-            bad = self._bad.popleft()
-            kind = _kind_of(bad)
-            error = BadRequest(bad.reason, type_name=kind)
-            queue = self._queue_of.get(bad.consumer_tag, "")
-            bare = self.app.bare_task(queue) if queue else None
-            job = Job(bad.correlation_id or "", bare.name if bare else "", b"", None)
-            job = dataclasses.replace(job, reply_to=bad.reply_to, routing_key=queue)
-            # Not a request (no hooks run): counted by the rejections, which metrics export.
-            outcome = refusal(self.app, dataclasses.replace(job, bare=bare is not None), error)
-            outcome = dataclasses.replace(outcome, verified=False)
-            if bad.reply_to:
-                properties = {"reply_to": bad.reply_to, "correlation_id": bad.correlation_id}
-                answer = Delivery(
-                    bad.delivery_tag, b"", properties, {}, None, None, "", queue, False, ""
-                )
-                try:
-                    self._reply(answer, outcome)
-                except (UnicodeError, ValueError, TypeError, OverflowError):
-                    pass  # unanswerable after all: rejected all the same
-            self._reject(bad.delivery_tag, kind, bad.reason, bad.correlation_id)
-
     def _publish_completed(self) -> None:
-        self._answer_bad()
+        self._bad.answer(self._publish, self._queue_of, self._reject)
         while self._completed:
             tag, outcome = self._completed.popleft()
             message = self._in_flight.pop(tag)
@@ -317,8 +254,8 @@ class ConsumeLoop:
             if observed is not None:
                 run_hooks(reversed(self.hooks), "after_request", observed[0], outcome, observed[1])
             try:
-                self._reply(message, outcome)
-            except (UnicodeError, ValueError, TypeError, OverflowError) as exc:
+                publish_reply(self.app, self._publish, message, outcome)
+            except UNENCODABLE as exc:
                 # Encoding the reply frame failed (connection errors are not these):
                 # e.g. a ``reply_to`` holding a lone surrogate. Nobody can be answered.
                 self._reject(tag, UNANSWERABLE, f"{type(exc).__name__}: {exc}")
@@ -343,57 +280,11 @@ class ConsumeLoop:
             self._flush_acks()
 
     def _flush_acks(self) -> None:
-        """Ack the answered requests: one ``multiple`` ack for every tag below the oldest
-        request still in hand, one ack each for the rest."""
+        """Ack the answered requests (see :func:`.acks.ack_answered`)."""
         tags, self._answered = self._answered, []
-        if not tags:
-            return
-        oldest = self._oldest_outstanding()
-        below = [tag for tag in tags if tag < oldest]
-        if below:
-            self._send_ack(max(below), len(below) > 1)
-        for tag in tags:
-            if tag >= oldest:
-                self._send_ack(tag, False)
-
-    def _oldest_outstanding(self) -> float:
-        """The lowest delivery tag received and not yet answered (started or waiting)."""
-        oldest: float = float("inf")
-        if self._bad:  # undecodable, to be answered and rejected
-            oldest = min(bad.delivery_tag for bad in self._bad)
-        if self._in_flight:  # insertion order is start order, and requests start in order
-            oldest = next(iter(self._in_flight))
-        if self._inbox:
-            oldest = min(oldest, self._inbox[0].delivery_tag)
-        return oldest
-
-    def _reply(self, message: Delivery, outcome: Outcome) -> None:
-        properties = message.properties
-        reply_to = properties.get("reply_to")
-        if not reply_to:
-            return
-        reply_properties: dict[str, Any] = {"delivery_mode": 1}
-        correlation_id = properties.get("correlation_id") or properties.get("message_id")
-        if correlation_id is not None:
-            reply_properties["correlation_id"] = correlation_id
-        headers = reply_headers(outcome.ok)
-        envelope = Envelope(
-            "reply",
-            outcome.content_type,
-            outcome.content_encoding,
-            correlation_id,
-            None,
-            reply_to,
-            headers,
-        )
-        request_key = (message.headers or {}).get(HEADER_KEY_ID)
-        key_id = request_key if isinstance(request_key, str) else None
-        if outcome.verified:  # an unverified request is never answered with a signature
-            headers.update(self.app.codec.sign(outcome.body, envelope, key_id=key_id))
-        reply_properties["content_type"] = outcome.content_type
-        reply_properties["content_encoding"] = outcome.content_encoding
-        reply_properties["application_headers"] = headers
-        self._publish(outcome.body, reply_properties, "", reply_to)
+        if tags:
+            oldest = oldest_outstanding(self._bad.pending, self._in_flight, self._inbox)
+            ack_answered(self._send_ack, tags, oldest)
 
     def _stop_consuming(self) -> None:
         if self._cancelled:
@@ -408,41 +299,3 @@ class ConsumeLoop:
         logger.info(
             "stopped consuming; finishing %d in flight, requeued %d", len(self._in_flight), requeued
         )
-
-
-def _inline(pool: Pool) -> bool:
-    """Whether ``pool`` runs jobs inside ``submit`` (the solo pool, rate-limited or not)."""
-    return bool(getattr(pool, "inline", False))
-
-
-def _job_of(message: Delivery, app: App) -> Job:
-    properties = message.properties
-    headers = message.headers or {}
-    task = headers.get(HEADER_TASK)
-    deadline = headers.get(HEADER_DEADLINE)
-    # A delayed request keeps the routing key it crossed the delay cascade with.
-    routing_key = delays.destination(message.routing_key or "")
-    redelivered = message.redelivered
-    plain = not any(str(name).startswith("taskrpc-") for name in headers)
-    bare = app.bare_task(routing_key) if plain else None  # a plain client, on a bare queue
-    if bare is not None:
-        task = bare.name
-    return Job(
-        request_id=str(properties.get("correlation_id") or properties.get("message_id") or ""),
-        task=task if isinstance(task, str) else "",
-        body=message.body,
-        content_type=message.content_type or None,
-        content_encoding=message.content_encoding or None,
-        headers=headers,
-        deadline=float(deadline) if isinstance(deadline, (int, float)) else None,
-        redelivered=redelivered,
-        delivery_count=delivery_count(headers, redelivered),
-        reply_to=properties.get("reply_to") or None,
-        routing_key=routing_key,
-        bare=bare is not None,
-    )
-
-
-def _kind_of(bad: BadDelivery) -> str:
-    """The refusal a bad delivery is answered and counted as: too large, or undecodable."""
-    return "PayloadTooLarge" if bad.reason.startswith("body of") else UNDECODABLE

@@ -18,7 +18,7 @@ from taskrpc import (
     TimeoutError,
     UnknownTask,
 )
-from taskrpc.client import listener
+from taskrpc.client import iothread
 from taskrpc.fibonacci import MAX_N
 from taskrpc.fibonacci import fib as local_fib
 
@@ -129,7 +129,7 @@ def test_many_calls_in_flight_from_several_threads(tasks):
 @pytest.fixture
 def lazy_io_thread(monkeypatch):
     """The client's I/O thread looks at an unwatched socket only once a minute."""
-    monkeypatch.setattr(listener, "IDLE_CHECK", 60.0)
+    monkeypatch.setattr(iothread, "IDLE_CHECK", 60.0)
 
 
 def test_polling_ready_alone_sees_the_reply(tasks, lazy_io_thread):

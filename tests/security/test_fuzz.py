@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from taskrpc import App, TaskRPCError
-from taskrpc.client.base import check_reply, read_reply
+from taskrpc.client.outcomes import check_reply, read_reply
 from taskrpc.client.replies import RawReply
 
 from .rawframes import (
