@@ -38,7 +38,7 @@ def oldest_outstanding(
     if bad:  # undecodable, to be answered and rejected
         oldest = min(delivery.delivery_tag for delivery in bad)
     if in_flight:  # insertion order is start order, and requests start in order
-        oldest = next(iter(in_flight))
+        oldest = min(oldest, next(iter(in_flight)))
     if inbox:
         oldest = min(oldest, inbox[0].delivery_tag)
     return oldest
