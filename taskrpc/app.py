@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from .appsettings import initial_settings, replaced_settings
 from .calling import CallOptions
+from .client.shared import SharedClients
 from .codec import Codec
 from .exceptions import ConfigurationError, NotRegistered
 from .middleware import Middleware
@@ -99,9 +99,7 @@ class App:
         self.periodic_tasks: dict[str, PeriodicEntry] = {}
         #: Worker hooks, in the order they were added.
         self.middleware: list[Middleware] = []
-        self._client: Client | None = None
-        self._async_client: AsyncClient | None = None
-        self._client_lock = threading.Lock()
+        self._clients = SharedClients(self)
 
     def configure(self, **options: Any) -> None:
         """Replace settings (``None`` values are ignored), e.g. from command-line options.
@@ -109,7 +107,7 @@ class App:
         Raises:
             ConfigurationError: The client is already connected, or an option is unknown.
         """
-        if self._client is not None or self._async_client is not None:
+        if self._clients.made:
             raise ConfigurationError("configure the app before its client connects")
         self.settings = replaced_settings(self.settings, options)
         self.codec = Codec.from_settings(self.serializers, self.settings)
@@ -321,32 +319,12 @@ class App:
     @property
     def client(self) -> Client:
         """The app's shared, thread-safe client, connected on first use."""
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    from .client.sync import Client
-
-                    self._client = Client(self)
-        return self._client
+        return self._clients.sync()
 
     @property
     def async_client(self) -> AsyncClient:
         """The app's shared asyncio client, connected on first use."""
-        if self._async_client is None:
-            with self._client_lock:
-                if self._async_client is None:
-                    from .client.aio import AsyncClient
-
-                    self._async_client = AsyncClient(self)
-        return self._async_client
-
-    def _forget_client(self, client: object) -> None:
-        """A client closed: the next ``client``/``async_client`` access makes a new one."""
-        with self._client_lock:
-            if self._client is client:
-                self._client = None
-            if self._async_client is client:
-                self._async_client = None
+        return self._clients.asyncio()
 
     def send_task(
         self,
@@ -381,12 +359,7 @@ class App:
 
     def close(self) -> None:
         """Close the app's client; pending calls fail with :class:`~taskrpc.ClientClosed`."""
-        with self._client_lock:
-            clients = (self._client, self._async_client)
-            self._client = self._async_client = None
-        for client in clients:
-            if client is not None:
-                client.close()
+        self._clients.close()
 
     def __enter__(self) -> App:
         return self

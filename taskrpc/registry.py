@@ -11,7 +11,6 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
 from .exceptions import ConfigurationError
-from .policies import RetryPolicy, TimeoutPolicy
 from .task import CoroutineTask, FunctionTask, Task
 
 if TYPE_CHECKING:
@@ -35,24 +34,10 @@ class TaskDecorator(Protocol):
 
 
 def register_task(
-    app: App,
-    func: Callable[..., Any],
-    *,
-    name: str | None,
-    queue: str | None,
-    retry: RetryPolicy | None,
-    timeouts: TimeoutPolicy | None,
-    idempotent: bool,
-    serializer: str | None,
-    reply_serializer: str | None,
-    bare: bool,
-    throws: tuple[type[BaseException], ...],
-    rate_limit: str | None,
-    ignore_result: bool,
-    priority: int | None,
+    app: App, func: Callable[..., Any], *, name: str | None = None, **options: Any
 ) -> Task[Any, Any]:
-    """Make ``func`` a task of ``app`` with these options (those of :meth:`App.task
-    <taskrpc.App.task>`) and register it.
+    """Make ``func`` a task of ``app`` with ``options`` (those of :meth:`App.task
+    <taskrpc.App.task>`, which types them) and register it.
 
     Raises:
         ConfigurationError: Another task already has that name, or another bare task
@@ -62,23 +47,8 @@ def register_task(
     if task_name in app.tasks:
         raise ConfigurationError(f"a task named {task_name!r} is already registered")
     kind = CoroutineTask if inspect.iscoroutinefunction(func) else FunctionTask
-    task: Task[Any, Any] = kind(
-        app,
-        func,
-        name=task_name,
-        queue=queue,
-        retry=retry,
-        timeouts=timeouts,
-        idempotent=idempotent,
-        serializer=serializer,
-        reply_serializer=reply_serializer,
-        bare=bare,
-        throws=throws,
-        rate_limit=rate_limit,
-        ignore_result=ignore_result,
-        priority=priority,
-    )
-    if bare and app.bare_task(task.queue) is not None:
+    task: Task[Any, Any] = kind(app, func, name=task_name, **options)
+    if task.bare and app.bare_task(task.queue) is not None:
         raise ConfigurationError(f"another bare task already serves {task.queue!r}")
     app.tasks[task_name] = task
     accept_serializers_of(app.codec, task)

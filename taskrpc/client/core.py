@@ -144,7 +144,7 @@ class BaseClient:
         if self._closed:
             return
         self._closed = True
-        self.app._forget_client(self)
+        self.app._clients.forget(self)
         self._listener.stop()
 
 

@@ -228,7 +228,7 @@ def _child_main(app: App, conn: Connection) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGALRM, on_soft_limit)
     _die_with_parent()
-    app._client = app._async_client = None  # the parent's sockets are not ours to use
+    app._clients.drop()  # the parent's sockets are not ours to use
     while True:
         try:
             job = conn.recv()

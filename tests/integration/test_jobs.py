@@ -124,4 +124,4 @@ def test_a_priority_the_queue_cannot_do_is_refused_on_the_caller(broker_url):
     with pytest.raises(ConfigurationError, match=r"outside 0\.\.5"):
         ranked.get_task("job").with_options(priority=6).delay()
     for app in (plain, quorum, ranked):
-        assert app._client is None
+        assert not app._clients.made

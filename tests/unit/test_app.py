@@ -43,7 +43,7 @@ def test_calling_a_task_runs_it_locally_without_a_broker():
         return 2 * x
 
     assert double(21) == 42
-    assert double.__name__ == "double" and app._client is None
+    assert double.__name__ == "double" and not app._clients.made
 
 
 def test_registering_two_tasks_under_one_name_is_refused():

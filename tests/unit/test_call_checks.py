@@ -15,7 +15,7 @@ def offline_app():
         return x + y
 
     yield app
-    assert app._client is None, "a checked call reached the client"
+    assert not app._clients.made, "a checked call reached the client"
     app.close()
 
 
