@@ -72,6 +72,7 @@ class WriteBatch:
         try:
             yield
         finally:
-            held, self._held = self._held, None
-            if held:
-                self._send(held[0] if len(held) == 1 else b"".join(held))
+            try:
+                self.flush()
+            finally:
+                self._held = None  # closed even if the send failed

@@ -16,8 +16,9 @@ taskrpc reaches under py-amqp's public API in three places, each for speed or sa
   that is what we check before writing (:func:`raw_transport`).
 - **Frames.** We write encoded frames straight to the transport (:mod:`.frames`), and
   wrap the connection's inbound frame handler (:func:`wrap_frame_handler`) so that
-  deliveries are read by :mod:`.inbound`, decoding properties with py-amqp's
-  ``decode_properties_basic`` (:func:`decode_properties`).
+  deliveries are read by :mod:`.inbound`, decoding properties with
+  :func:`.frames.decode_properties` (py-amqp's ``decode_properties_basic`` for what it
+  does not read itself; :func:`decode_properties`).
 
 :func:`self_test` runs once per process, on the first connection: it checks that the
 attributes exist and that a read-ahead ``_read`` hands back exactly the bytes asked for,
@@ -41,6 +42,8 @@ from typing import Any
 from amqp.connection import Connection as AmqpConnection
 from amqp.exceptions import UnexpectedFrame
 from amqp.transport import SSLTransport, TCPTransport
+
+from . import frames
 
 logger = logging.getLogger("taskrpc.transport")
 
@@ -190,16 +193,14 @@ def frames_self_test() -> str:
     handler = getattr(AmqpConnection, "on_inbound_frame", None)
     if not isinstance(handler, property) or handler.fset is None:
         return "Connection.on_inbound_frame is not a settable property"
-    from .frames import encode_properties
-
     sample = {"content_type": "a/b", "application_headers": {"k": 1}, "correlation_id": "c"}
-    flags, values = encode_properties(sample)
+    flags, values = frames.encode_properties(sample)
     try:
         decoded = decode_properties(b"\0" * 12 + flags.to_bytes(2, "big") + values, 12)
     except Exception as exc:
-        return f"decode_properties_basic failed: {type(exc).__name__}: {exc}"
+        return f"decoding properties failed: {type(exc).__name__}: {exc}"
     if decoded != sample:
-        return f"decode_properties_basic gave {decoded!r}"
+        return f"decoding properties gave {decoded!r}"
     return ""
 
 
@@ -217,9 +218,7 @@ def decode_properties(payload: bytes, offset: int) -> dict[str, Any]:
     Raises:
         Exception: Whatever py-amqp raises on what it cannot decode.
     """
-    from .frames import decode_properties as decode
-
-    properties, end = decode(payload, offset)
+    properties, end = frames.decode_properties(payload, offset)
     if end > len(payload):  # py-amqp slices past the end without noticing
         raise ValueError(f"properties run {end - len(payload)} bytes past the content header")
-    return dict(properties)
+    return properties

@@ -239,7 +239,8 @@ class ConsumeLoop:
             self.transport.wake()
 
     def _publish_completed(self) -> None:
-        self._bad.answer(self._publish, self._queue_of, self._reject)
+        if self._bad.pending:  # rare: undecodable deliveries to answer and reject
+            self._bad.answer(self._publish, self._queue_of, self._reject)
         while self._completed:
             tag, outcome = self._completed.popleft()
             message = self._in_flight.pop(tag)
