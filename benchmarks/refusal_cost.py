@@ -8,6 +8,10 @@ type, bounded decompression, decode budgets, envelope, arguments), up to the err
 it sends. Process CPU time per refused request, best of ``--rounds``; the tests of
 ``tests/security`` check that each is refused, this only measures.
 
+The second column is the same request sent to a worker that signs (``signing_keys``) by
+an attacker who knows the key id but not the secret: the signature is checked, and the
+request refused, before its body is decompressed or read.
+
 Requests go to ``add(a: int, b: int)``, whose scalar parameters bound what a valid call
 holds, or to ``total(values: list[int])``, which only the general budgets protect: the
 rows "at the budget" hold just under ``max_elements`` elements, of the shapes that cost
@@ -17,16 +21,22 @@ most to build, so they are decoded in full before their arguments are refused.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 import zlib
 from collections.abc import Callable
 
 from taskrpc import App
-from taskrpc.worker.admission import admit
+from taskrpc.budgets import ELEMENT_COUNT
+from taskrpc.security.signing import Signer
+from taskrpc.worker.admission import admit, request_envelope
 from taskrpc.worker.executor import Job, execute
 
 app = App("refusals", broker_url="memory://")
 app.codec.accept("msgpack")
+signing = App("refusals", broker_url="memory://", signing_keys=("k1:the worker's own secret",))
+signing.codec.accept("msgpack")
+forger = Signer.from_entries("k1:a guess at the secret", window=300.0)
 LIMIT = app.settings.max_message_size
 ELEMENTS = app.settings.max_elements
 JSON, MSGPACK = "application/json", "application/x-msgpack"
@@ -42,6 +52,10 @@ def total(values: list[int]) -> int:
     return sum(values)
 
 
+signing.task(name="add")(add.fn)
+signing.task(name="total")(total.fn)
+
+
 def fill(head: bytes, item: bytes, tail: bytes, size: int = LIMIT) -> bytes:
     """``head`` + ``item`` repeated to about ``size`` bytes in all + ``tail``."""
     return head + item * ((size - len(head) - len(tail)) // len(item)) + tail
@@ -53,6 +67,7 @@ def array32(count: int) -> bytes:
 
 _NESTED = b"[[[[[[[[[[]]]]]]]]]],"  # 10 arrays, 11 elements: the costliest to build
 _ESCAPED = b'a,\\"b\\",[c]'  # commas, brackets and escaped quotes, all inside a string
+_BACKSLASHES = b"\\\\"  # one escaped backslash: the densest escapes, the costliest to parse
 
 Case = tuple[str, bytes, str, str, dict[str, object]]
 
@@ -97,6 +112,9 @@ CASES: dict[str, Case] = {
     "the same, zlib (8 KB)": case(
         "total", zlib.compress(fill(b'{"args": ["', _ESCAPED, b'"]}'), 9), encoding="zlib"
     ),
+    "string of \\\\ to the limit, in a list[int]": case(
+        "total", fill(b'{"args": [["', _BACKSLASHES, b'"]]}')
+    ),
     "msgpack [] to the limit, for a list[int]": case(
         "total", fill(b"\x81\xa4args\x91" + array32(LIMIT), b"\x90", b""), MSGPACK
     ),
@@ -123,12 +141,26 @@ def cpu_ms(fn: Callable[[], object], rounds: int) -> float:
     return best * 1000
 
 
-def refuse(
-    task: str, body: bytes, content_type: str, encoding: str, extra: dict[str, object]
-) -> str:
+def request(
+    task: str,
+    body: bytes,
+    content_type: str,
+    encoding: str,
+    extra: dict[str, object],
+    worker: App = app,
+) -> Job:
+    """The job a worker reads; for the signing worker, with a signature forged with the
+    right key id and the wrong secret."""
     headers = {"taskrpc-protocol": 1, "taskrpc-task": task, **extra}
-    job = Job("r1", task, body, content_type, encoding, headers)
-    outcome = admit(app, job) or execute(app, job)
+    job = Job("r1", task, body, content_type, encoding, headers, reply_to="attacker")
+    if worker is signing:
+        forged = forger.sign(body, request_envelope(job))  # type: ignore[union-attr]
+        job = dataclasses.replace(job, headers={**headers, **forged})
+    return job
+
+
+def refuse(worker: App, job: Job) -> str:
+    outcome = admit(worker, job) or execute(worker, job)
     assert not outcome.ok, "a hostile request was not refused"
     return f"{outcome.error_code} ({outcome.error_type})"
 
@@ -137,15 +169,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="best of this many (5)")
     rounds = parser.parse_args().rounds
-    print(f"max_message_size {LIMIT} bytes, max_elements {ELEMENTS}")
-    print(f"{'request':46} {'bytes':>9} {'CPU to refuse':>14}  answer")
-    worst = 0.0
+    print(f"max_message_size {LIMIT} bytes, max_elements {ELEMENTS}, {ELEMENT_COUNT} count")
+    print(f"{'request':46} {'bytes':>9} {'CPU to refuse':>14} {'signing':>9}  answer")
+    worst = worst_signed = 0.0
     for name, case in CASES.items():
-        answer = refuse(*case)
-        cost = cpu_ms(lambda case=case: refuse(*case), rounds)
-        worst = max(worst, cost)
-        print(f"{name:46} {len(case[1]):9} {cost:11.2f} ms  {answer}")
-    print(f"{'worst':46} {'':9} {worst:11.2f} ms")
+        plain, forged = request(*case), request(*case, worker=signing)
+        answer = refuse(app, plain)
+        cost = cpu_ms(lambda job=plain: refuse(app, job), rounds)
+        signed = cpu_ms(lambda job=forged: refuse(signing, job), rounds)
+        worst, worst_signed = max(worst, cost), max(worst_signed, signed)
+        print(f"{name:46} {len(case[1]):9} {cost:11.2f} ms {signed:6.2f} ms  {answer}")
+    print(f"{'worst':46} {'':9} {worst:11.2f} ms {worst_signed:6.2f} ms")
 
 
 if __name__ == "__main__":

@@ -25,10 +25,19 @@ worker sends back as the ``type_name`` of a ``bad_request`` error:
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .exceptions import LimitExceeded
+
+_compiled_count: Callable[[bytes, int], int] | None
+try:  # the compiled count (setup.py builds it where it can); else the one below
+    from ._jsonscan import count_elements as _compiled_count
+except ImportError:  # pragma: no cover - depends on the install
+    _compiled_count = None
+
+#: Which count of JSON elements this process runs: ``"compiled"`` or ``"python"``.
+ELEMENT_COUNT = "python" if _compiled_count is None else "compiled"
 
 #: Nesting JSON's parser (pydantic-core) refuses by itself, at no cost.
 JSON_PARSER_DEPTH = 200
@@ -51,21 +60,36 @@ def too_many_elements(limit: int) -> LimitExceeded:
 def check_json_elements(body: bytes, limit: int) -> None:
     """Refuse a JSON ``body`` holding more than ``limit`` elements, before it is parsed.
 
-    Elements are counted as the ``[``, ``{`` and ``,`` outside strings. The count is one
-    pass over the bytes, made only for a body longer than ``limit`` bytes; strings are
-    set aside only when the plain count is over the limit, so that a long string full of
-    commas or brackets still passes. Valid JSON is refused only when it really holds more.
+    Elements are counted as the ``[``, ``{`` and ``,`` outside strings, only for a body
+    longer than ``limit`` bytes, so a long string full of commas or brackets still
+    passes: valid JSON is refused only when it really holds more. The compiled count
+    (:data:`ELEMENT_COUNT`) is one pass over the bytes, stepping over strings from quote
+    to quote; the pure-Python one sets strings aside only when its plain count is over.
 
     Raises:
         LimitExceeded: ``kind`` ``"TooManyElements"``.
+        ValueError: The body ends inside a string (found by the compiled count only; the
+            parser finds it otherwise).
     """
     if len(body) <= limit:  # every element takes a byte
         return
+    if _compiled_count is not None:
+        count = _compiled_count(body, limit)
+        if count < 0:
+            raise ValueError("unterminated string: the body ends inside a string")
+    else:
+        count = count_json_elements(body, limit)
+    if count > limit:
+        raise too_many_elements(limit)
+
+
+def count_json_elements(body: bytes, limit: int) -> int:
+    """The ``[``, ``{`` and ``,`` of JSON ``body`` outside its strings, in Python; past
+    ``limit``, any count over it (the compiled count's fallback, and its reference)."""
     count = _marks(body)
     if count > limit and b'"' in body:
         count = _marks_outside_strings(body, count, limit)
-    if count > limit:
-        raise too_many_elements(limit)
+    return count
 
 
 def _marks(text: bytes) -> int:
