@@ -1,6 +1,6 @@
 """CPU a worker spends to refuse each kind of hostile request under the size limit.
 
-    python benchmarks/refusal_cost.py [--rounds 5]
+    python benchmarks/refusal_cost.py [--rounds 5] [--python-count]
 
 Each request goes through what a worker does with it after py-amqp has read it: the
 checks of its loop (size, header budgets, headers, signature) and the executor (content
@@ -26,8 +26,7 @@ import time
 import zlib
 from collections.abc import Callable
 
-from taskrpc import App
-from taskrpc.budgets import ELEMENT_COUNT
+from taskrpc import App, budgets
 from taskrpc.security.signing import Signer
 from taskrpc.worker.admission import admit, request_envelope
 from taskrpc.worker.executor import Job, execute
@@ -168,8 +167,15 @@ def refuse(worker: App, job: Job) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="best of this many (5)")
-    rounds = parser.parse_args().rounds
-    print(f"max_message_size {LIMIT} bytes, max_elements {ELEMENTS}, {ELEMENT_COUNT} count")
+    parser.add_argument(
+        "--python-count", action="store_true", help="count elements in Python, not compiled"
+    )
+    options = parser.parse_args()
+    rounds = options.rounds
+    if options.python_count:
+        budgets._compiled_count = None
+    count = "python" if options.python_count else budgets.ELEMENT_COUNT
+    print(f"max_message_size {LIMIT} bytes, max_elements {ELEMENTS}, {count} count")
     print(f"{'request':46} {'bytes':>9} {'CPU to refuse':>14} {'signing':>9}  answer")
     worst = worst_signed = 0.0
     for name, case in CASES.items():
