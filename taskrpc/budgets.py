@@ -84,8 +84,10 @@ def check_json_elements(body: bytes, limit: int) -> None:
 
 
 def count_json_elements(body: bytes, limit: int) -> int:
-    """The ``[``, ``{`` and ``,`` of JSON ``body`` outside its strings, in Python; past
-    ``limit``, any count over it (the compiled count's fallback, and its reference)."""
+    """The elements of JSON ``body`` as the budget counts them, in Python (the compiled
+    count's fallback): its ``[``, ``{`` and ``,`` outside strings when there are more
+    than ``limit`` (or any number over ``limit`` when there are surely more); else a
+    count of them strings included, which is then not over ``limit`` either."""
     count = _marks(body)
     if count > limit and b'"' in body:
         count = _marks_outside_strings(body, count, limit)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from taskrpc import BadRequest
+from taskrpc import BadRequest, InvalidArguments
 from taskrpc.client.replies import PendingCall
 from taskrpc.client.result import AsyncResult
 
@@ -93,6 +93,28 @@ def test_a_4_million_digit_integer_in_4_kb_is_refused_at_once(raw):
         result.get(timeout=15)
     assert info.value.type_name == "IntegerTooLong"
     assert time.monotonic() - started < 15  # it once took 47 s of CPU; never asserted tight
+
+
+#: Just under the 4 MiB limit, of the escapes that cost the most to count and to parse.
+ESCAPES = b'a,\\"b\\",[c]\\\\' * 320_000
+
+
+def test_a_4_mib_string_of_escapes_is_refused_for_an_int_and_read_for_a_str(raw):
+    body = b'{"args": ["' + ESCAPES + b'", 1]}'
+    assert 4_000_000 < len(body) < 4 * 1024 * 1024
+    with pytest.raises(InvalidArguments) as info:
+        raw.call(body, headers={"taskrpc-task": "add"}).get(timeout=15)
+    assert info.value.type_name == "ValidationError"
+    assert info.value.details[0]["loc"] == ["a"]
+    read = raw.call(b'{"args": ["' + ESCAPES + b'"]}', headers={"taskrpc-task": "size"})
+    assert read.get(timeout=15) == len(json.loads(b'"' + ESCAPES + b'"'))
+
+
+def test_a_body_ending_inside_a_string_is_refused_as_undecodable(raw):
+    result = raw.call(b'{"args": ["' + ESCAPES, headers={"taskrpc-task": "size"})
+    with pytest.raises(BadRequest) as info:
+        result.get(timeout=15)
+    assert info.value.type_name == "DecodeError"
 
 
 def test_arguments_nested_past_the_budget_are_refused_before_the_task_runs(raw):
