@@ -2,7 +2,8 @@
  *
  * The worker's element budget (taskrpc.budgets) counts the '[', '{' and ',' outside
  * strings. In Python that takes several passes over the bytes when strings are dense with
- * escapes; here it is one, stepping from quote to quote inside strings with memchr.
+ * escapes; here it is one: memchr across a string without escapes, byte by byte through
+ * one with them, eight bytes a step between strings.
  * Optional: taskrpc.budgets falls back to its pure-Python count when this is not built.
  */
 #define PY_SSIZE_T_CLEAN
