@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import random
 
+#: Our own generator: drawing from ``random``'s would move the state an application seeds.
+_JITTER = random.Random()
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RetryPolicy:
@@ -44,7 +47,7 @@ class RetryPolicy:
         """Seconds to wait before retry number ``retry`` (1-based)."""
         base = min(self.max_delay, self.backoff * self.multiplier ** max(0, retry - 1))
         if self.jitter:
-            base *= 1 + random.uniform(-self.jitter, self.jitter)
+            base *= 1 + _JITTER.uniform(-self.jitter, self.jitter)
         return max(0.0, base)
 
     def should_retry(self, retry: int, error: BaseException) -> bool:

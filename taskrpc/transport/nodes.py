@@ -19,6 +19,9 @@ from typing import TypeVar
 from ..exceptions import AuthenticationFailed, BrokerError, ConfigurationError
 from ..urls import mask_url, scrub, split_urls
 
+#: Our own generator: drawing from ``random``'s would move the state an application seeds.
+_SHUFFLE = random.Random()
+
 logger = logging.getLogger("taskrpc.transport")
 
 #: Values of ``Settings.broker_failover_strategy``.
@@ -48,7 +51,7 @@ class BrokerNodes:
         self.urls = split_urls(broker_url)
         if not self.urls:
             raise ConfigurationError("broker_url names no broker")
-        self._next = random.randrange(len(self.urls)) if strategy == "shuffle" else 0
+        self._next = _SHUFFLE.randrange(len(self.urls)) if strategy == "shuffle" else 0
         #: Index of the node of the current (or last) connection, if any.
         self.current: int | None = None
 
