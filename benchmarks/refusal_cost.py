@@ -146,15 +146,15 @@ def request(
     content_type: str,
     encoding: str,
     extra: dict[str, object],
-    worker: App = app,
+    forged: bool = False,
 ) -> Job:
-    """The job a worker reads; for the signing worker, with a signature forged with the
-    right key id and the wrong secret."""
+    """The job a worker reads; ``forged``: with a signature made with the signing
+    worker's key id and the wrong secret."""
     headers = {"taskrpc-protocol": 1, "taskrpc-task": task, **extra}
     job = Job("r1", task, body, content_type, encoding, headers, reply_to="attacker")
-    if worker is signing:
-        forged = forger.sign(body, request_envelope(job))  # type: ignore[union-attr]
-        job = dataclasses.replace(job, headers={**headers, **forged})
+    if forged:
+        signature = forger.sign(body, request_envelope(job))  # type: ignore[union-attr]
+        job = dataclasses.replace(job, headers={**headers, **signature})
     return job
 
 
@@ -179,7 +179,7 @@ def main() -> None:
     print(f"{'request':46} {'bytes':>9} {'CPU to refuse':>14} {'signing':>9}  answer")
     worst = worst_signed = 0.0
     for name, case in CASES.items():
-        plain, forged = request(*case), request(*case, worker=signing)
+        plain, forged = request(*case), request(*case, forged=True)
         answer = refuse(app, plain)
         cost = cpu_ms(lambda job=plain: refuse(app, job), rounds)
         signed = cpu_ms(lambda job=forged: refuse(signing, job), rounds)

@@ -16,6 +16,8 @@ from taskrpc.budgets import ELEMENT_COUNT, count_json_elements
 from taskrpc.messages import ReplyBody
 from taskrpc.worker.executor import Job, execute
 
+from .test_element_budget import marks  # what the budget counts, from decoded JSON
+
 compiled = pytest.importorskip("taskrpc._jsonscan") if not os.environ.get("CI") else None
 if compiled is None:  # in CI the module must be there: a missing build fails, not skips
     import taskrpc._jsonscan as compiled
@@ -33,15 +35,6 @@ JSON_VALUES = st.recursive(
 def test_ci_runs_the_compiled_count():
     if os.environ.get("CI"):
         assert ELEMENT_COUNT == "compiled", "setup.py did not build taskrpc._jsonscan"
-
-
-def marks(value: object) -> int:
-    """What the count counts, from decoded JSON: each array and object, each item after
-    its first."""
-    if isinstance(value, (list, dict)):
-        items = list(value.values()) if isinstance(value, dict) else value
-        return 1 + max(len(items) - 1, 0) + sum(marks(item) for item in items)
-    return 0
 
 
 @settings(max_examples=400, deadline=None)
